@@ -1,0 +1,30 @@
+# The two commands of the README. Each creates .venv on a fresh machine (only python3 and make needed).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROFILE ?= cpu
+
+.PHONY: reproduce test bench lab clean-results
+
+$(STAMP): pyproject.toml requirements-torch.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-torch.txt -e '.[lab,test]'
+	$(PY) -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(PY) -m kdlib reproduce --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_train_loop.py
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-results:
+	rm -rf results outputs

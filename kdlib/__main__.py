@@ -1,0 +1,79 @@
+"""Command line: `python -m kdlib run ...` (one run, one JSON line) and `python -m kdlib reproduce ...`."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from .config import DATASETS, METHODS, PROFILES, make_config
+from .errors import ConfigError
+from .models import MODELS
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m kdlib", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train one student (and its teacher if not cached); print one JSON line")
+    r.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)} (default cpu)")
+    r.add_argument("--dataset", default="mnist1d", help=f"one of {', '.join(DATASETS)}")
+    r.add_argument("--method", default="kd", help=f"one of {', '.join(METHODS)}")
+    r.add_argument("--fraction", type=float, default=1.0, help="alpha, the share of the training set, in (0, 1]")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--tau", type=float, default=None, help="temperature > 0 (default: the profile's)")
+    r.add_argument("--lam", type=float, default=None, help="weight of the distillation term in [0, 1] (default 1)")
+    r.add_argument("--eps", type=float, default=None, help="label smoothing in [0, 1), method ls")
+    r.add_argument("--lr", type=float, default=None, help="student learning rate (default: the profile's)")
+    r.add_argument("--student", default=None, help=f"one of {', '.join(MODELS)}")
+    r.add_argument("--teacher", default=None, help=f"one of {', '.join(MODELS)}, or none (labels only)")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    r.add_argument("--results-dir", default="results")
+    q = sub.add_parser("reproduce", help="run the notebook series with papermill and write the scoreboard")
+    q.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)} (default cpu)")
+    q.add_argument("--notebooks", nargs="*", default=None, help="numbers or names to run (default: all)")
+    q.add_argument("--device", default="auto")
+    q.add_argument("--results-dir", default="results")
+    q.add_argument("--output-dir", default="outputs", help="executed notebooks and HTML go to <output-dir>/<profile>")
+    q.add_argument("--figures-dir", default=None, help="default: figures/ (smoke: <output-dir>/smoke/figures)")
+    q.add_argument("--no-html", action="store_true")
+    return p
+
+
+def _run(a) -> int:
+    from .sweep import sweep
+    from .store import Store
+
+    cfg = make_config(a.profile, a.dataset, method=a.method, fraction=a.fraction, seed=a.seed, tau=a.tau,
+                      lam=a.lam, eps=a.eps, lr=a.lr, student=a.student, teacher=a.teacher)
+    cached = Store(a.results_dir).get(cfg.key()) is not None
+    df = sweep([cfg], results_dir=a.results_dir, device=a.device, progress=False)
+    record = Store(a.results_dir).get(cfg.key())
+    out = {"key": record["key"], "cached": cached, "status": record["status"], "config": record["config"],
+           "metrics": record["metrics"], "wall_time_s": record["wall_time_s"], "device": record["device"],
+           "test_acc": df["test_acc"].iloc[0] if "test_acc" in df else math.nan}
+    print(json.dumps(out))
+    return 0 if record["status"] == "ok" else 3
+
+
+def _reproduce(a) -> int:
+    from .reproduce import reproduce
+
+    report = reproduce(profile=a.profile, select=a.notebooks, output_dir=a.output_dir, results_dir=a.results_dir,
+                       figures_dir=a.figures_dir, device=a.device, html=not a.no_html,
+                       log=lambda m: print(m, file=sys.stderr, flush=True))
+    failed = [r["notebook"] for r in report if r["error"]]
+    print(json.dumps({"profile": a.profile, "notebooks": report}))
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        return _run(a) if a.command == "run" else _reproduce(a)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

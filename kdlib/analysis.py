@@ -1,0 +1,93 @@
+"""From a sweep's table to the numbers a claim is judged by: means over seeds, gains, efficiency factors."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def summarize(df: pd.DataFrame, metric: str = "test_acc", by=("method", "fraction")) -> pd.DataFrame:
+    """Mean, std and count of `metric` over seeds for each group (finished runs only)."""
+    ok = df[df["status"] == "ok"]
+    return ok.groupby(list(by))[metric].agg(["mean", "std", "count"]).reset_index()
+
+
+def relative_gain(df: pd.DataFrame, method: str, baseline: str = "labels", metric: str = "test_acc",
+                  higher_is_better: bool = True) -> pd.DataFrame:
+    """Per fraction: (method - baseline) / baseline, paired by seed, then mean and std over seeds.
+
+    For a metric where lower is better (perplexity), the sign is flipped so a positive gain is an improvement.
+    """
+    ok = df[df["status"] == "ok"]
+    a = ok[ok["method"] == method].set_index(["fraction", "seed"])[metric]
+    b = ok[ok["method"] == baseline].set_index(["fraction", "seed"])[metric]
+    gain = ((a - b) / b).dropna()
+    if not higher_is_better:
+        gain = -gain
+    out = gain.groupby(level="fraction").agg(["mean", "std", "count"]).reset_index()
+    out.columns = ["fraction", "gain_mean", "gain_std", "n_seeds"]
+    return out
+
+
+def efficiency_factor(fractions, baseline_acc, method_fractions, method_acc) -> np.ndarray:
+    """For each method point, alpha_needed / alpha: the fraction label training needs to reach the same
+    accuracy, found by linear interpolation of the baseline's mean accuracy against log(alpha).
+
+    The baseline curve is made monotone (running maximum) before inverting it. A point outside the
+    baseline's measured accuracy range gets NaN: above it, label training never gets there on the grid;
+    below it, the answer lies under the smallest fraction. No number is invented outside the measurements.
+    """
+    order = np.argsort(fractions)
+    f = np.asarray(fractions, float)[order]
+    acc = np.maximum.accumulate(np.asarray(baseline_acc, float)[order])
+    out = []
+    for alpha, target in zip(method_fractions, method_acc):
+        if target > acc[-1] or target < acc[0]:
+            out.append(np.nan)
+            continue
+        # first segment whose end reaches the target; flat segments resolve to their left end
+        j = int(np.searchsorted(acc, target, side="left"))
+        if j == 0:
+            needed = f[0]
+        else:
+            lo, hi = acc[j - 1], acc[j]
+            t = 0.0 if hi == lo else (target - lo) / (hi - lo)
+            needed = float(np.exp(np.log(f[j - 1]) + t * (np.log(f[j]) - np.log(f[j - 1]))))
+        out.append(needed / alpha)
+    return np.asarray(out)
+
+
+def verdict_growing_gain(gain: pd.DataFrame, df: pd.DataFrame, method: str, baseline: str = "labels",
+                         metric: str = "test_acc", higher_is_better: bool = True) -> dict:
+    """C1's criterion: the relative gain at the smallest fraction exceeds the gain at the largest.
+
+    d = gain(smallest) - gain(largest), paired by seed. 'reproduced' if mean(d) > std(d) (more than one
+    seed-to-seed standard deviation above zero), 'not reproduced' if mean(d) <= 0, else 'mixed'.
+    """
+    ok = df[df["status"] == "ok"]
+    lo, hi = gain["fraction"].min(), gain["fraction"].max()
+
+    def per_seed(frac):
+        a = ok[(ok["method"] == method) & (ok["fraction"] == frac)].set_index("seed")[metric]
+        b = ok[(ok["method"] == baseline) & (ok["fraction"] == frac)].set_index("seed")[metric]
+        g = (a - b) / b
+        return -g if not higher_is_better else g
+
+    d = (per_seed(lo) - per_seed(hi)).dropna()
+    mean, std = float(d.mean()), float(d.std()) if len(d) > 1 else float("nan")
+    if mean <= 0:
+        verdict = "not reproduced"
+    elif len(d) > 1 and mean > std:
+        verdict = "reproduced"
+    else:
+        verdict = "mixed"
+    g_lo = gain.loc[gain["fraction"] == lo].iloc[0]
+    g_hi = gain.loc[gain["fraction"] == hi].iloc[0]
+    return {
+        "verdict": verdict,
+        "criterion": (f"relative gain of {method} over {baseline} at alpha={lo:g} exceeds that at alpha={hi:g} "
+                      "by more than one seed std of the paired difference"),
+        "gain_smallest": float(g_lo["gain_mean"]), "gain_smallest_std": float(g_lo["gain_std"]),
+        "gain_largest": float(g_hi["gain_mean"]), "gain_largest_std": float(g_hi["gain_std"]),
+        "difference_mean": mean, "difference_std": std, "n_seeds": int(len(d)),
+        "alpha_smallest": float(lo), "alpha_largest": float(hi),
+    }

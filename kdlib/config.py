@@ -1,0 +1,147 @@
+"""Run configs and profiles.
+
+A `RunConfig` is everything that decides a run's result; its hash is the run's key in the store. Where it
+runs (device, results folder) is not part of it. A profile gives the defaults:
+
+- smoke: seconds, for the tests (tiny data, tiny models, a few dozen steps);
+- cpu:   the embedded default, MNIST-1D 4,000 / 1,000 / 1,000, minutes on two cores;
+- gpu:   the same data with 5 seeds and a larger step budget (CIFAR at paper scale is a later addition).
+
+Explicit values override the profile: `make_config("cpu", method="kd", fraction=0.05, tau=2)`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from .errors import ConfigError, check_choice, check_range
+from .models import MODELS
+from .store import config_hash
+from .train import TrainConfig
+
+# method -> does it need a teacher
+METHODS = {"labels": False, "kd": True, "ls": False}
+DATASETS = ("mnist1d", "digits")
+FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+PROFILES = {
+    "smoke": dict(
+        data={"mnist1d": dict(n_train=400, n_val=200, n_test=200), "digits": dict(n_val=300, n_test=300)},
+        student="cnn-tiny", teacher="cnn-tiny",
+        train=TrainConfig(epochs=2, min_steps=40, batch_size=64, lr=1e-2),
+        teacher_train=TrainConfig(epochs=10, min_steps=60, batch_size=64, lr=1e-2),
+        fractions=(0.1, 0.3, 1.0), seeds=(0, 1), tau=4.0,
+    ),
+    "cpu": dict(
+        data={"mnist1d": dict(n_train=4000, n_val=1000, n_test=1000), "digits": dict(n_val=300, n_test=300)},
+        student="cnn-base", teacher="cnn-base",
+        train=TrainConfig(epochs=60, min_steps=1500, batch_size=128, lr=3e-3),
+        teacher_train=TrainConfig(epochs=100, min_steps=1500, batch_size=128, lr=1e-2),
+        fractions=FRACTIONS, seeds=(0, 1, 2), tau=4.0,
+    ),
+    "gpu": dict(
+        data={"mnist1d": dict(n_train=4000, n_val=1000, n_test=1000), "digits": dict(n_val=300, n_test=300)},
+        student="cnn-base", teacher="cnn-base",
+        train=TrainConfig(epochs=200, min_steps=5000, batch_size=128, lr=3e-3),
+        teacher_train=TrainConfig(epochs=300, min_steps=5000, batch_size=128, lr=1e-2),
+        fractions=FRACTIONS, seeds=(0, 1, 2, 3, 4), tau=4.0,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: str = "mnist1d"
+    data: dict = field(default_factory=dict)  # keyword arguments of the dataset loader (sizes, seed)
+    method: str = "kd"
+    fraction: float = 1.0
+    seed: int = 0
+    student: str = "cnn-base"
+    teacher: str | None = "cnn-base"  # also the reference for agreement metrics of label-trained students
+    tau: float | None = 4.0
+    lam: float | None = 1.0
+    eps: float | None = None  # label smoothing, method "ls"
+    train: TrainConfig = TrainConfig()
+    teacher_train: TrainConfig = TrainConfig()
+    teacher_seed: int = 0
+
+    def validate(self) -> "RunConfig":
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("method", self.method, METHODS)
+        check_choice("student", self.student, MODELS)
+        if self.teacher is not None:
+            check_choice("teacher", self.teacher, MODELS)
+        elif METHODS[self.method]:
+            raise ConfigError(f"method={self.method!r} needs a teacher; allowed teachers: {', '.join(MODELS)}")
+        check_range("fraction", self.fraction, low=0, high=1, low_open=True)
+        for name in ("seed", "teacher_seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{name}={value!r} is not allowed; allowed: an integer >= 0")
+        if self.method == "kd":
+            check_range("tau", self.tau, low=0, low_open=True)
+            check_range("lam", self.lam, low=0, high=1)
+        if self.method == "ls":
+            check_range("eps", self.eps, low=0, high=1, high_open=True)
+        self.train.validate()
+        self.teacher_train.validate()
+        return self
+
+    def canonical(self) -> "RunConfig":
+        """Blank the knobs a method does not use, so e.g. label runs are shared across a tau sweep."""
+        if self.method != "kd":
+            return replace(self, tau=None, lam=None, eps=self.eps if self.method == "ls" else None)
+        return replace(self, eps=None)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def key(self) -> str:
+        return config_hash(self.canonical().as_dict())
+
+    def teacher_key(self) -> str:
+        """Teachers are shared by every run with the same data, architecture, training and seed."""
+        return config_hash({"dataset": self.dataset, "data": self.data, "teacher": self.teacher,
+                            "teacher_train": asdict(self.teacher_train), "teacher_seed": self.teacher_seed,
+                            "format": 1})
+
+
+def profile_defaults(profile: str) -> dict:
+    check_choice("profile", profile, PROFILES)
+    return PROFILES[profile]
+
+
+def make_config(profile: str = "cpu", dataset: str = "mnist1d", **overrides) -> RunConfig:
+    """A validated, canonical RunConfig: the profile's defaults, then `overrides` (None means 'default')."""
+    p = profile_defaults(profile)
+    check_choice("dataset", dataset, DATASETS)
+    fields = dict(dataset=dataset, data=dict(p["data"][dataset]), student=p["student"], teacher=p["teacher"],
+                  tau=p["tau"], train=p["train"], teacher_train=p["teacher_train"])
+    train_overrides = {k: overrides.pop(k) for k in list(overrides) if k in TrainConfig.__dataclass_fields__}
+    unknown = set(overrides) - set(RunConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {sorted(unknown)}; allowed: "
+                          f"{', '.join(sorted(RunConfig.__dataclass_fields__) + sorted(TrainConfig.__dataclass_fields__))}")
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    if fields["teacher"] in ("none", "None"):  # explicit 'no teacher' (None already means 'default')
+        fields["teacher"] = None
+    train_overrides = {k: v for k, v in train_overrides.items() if v is not None}
+    if train_overrides:
+        fields["train"] = replace(fields["train"], **train_overrides)
+    return RunConfig(**fields).validate().canonical()
+
+
+def grid(profile: str = "cpu", methods=("labels", "kd"), fractions=None, seeds=None, dataset="mnist1d",
+         **overrides) -> list[RunConfig]:
+    """Every (method, fraction, seed) combination, validated before anything runs."""
+    p = profile_defaults(profile)
+    fractions = p["fractions"] if fractions is None else fractions
+    seeds = p["seeds"] if seeds is None else seeds
+    if len(list(seeds)) == 0:
+        raise ConfigError("seeds=[] is empty; allowed: a non-empty list of integers >= 0")
+    if len(list(fractions)) == 0:
+        raise ConfigError("fractions=[] is empty; allowed: a non-empty list of numbers in (0, 1]")
+    for m in methods:
+        check_choice("method", m, METHODS)
+    return [make_config(profile, dataset, method=m, fraction=float(f), seed=int(s), **overrides)
+            for m in methods for f in fractions for s in seeds]
+

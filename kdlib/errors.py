@@ -1,0 +1,31 @@
+"""User mistakes get a `ConfigError` naming the parameter, the value and what is allowed, before any work."""
+from __future__ import annotations
+
+import math
+
+
+class ConfigError(ValueError):
+    """A bad parameter value. The CLI prints its message without a traceback and exits non-zero."""
+
+
+def check_choice(name: str, value, known) -> None:
+    if value not in known:
+        raise ConfigError(f"{name}={value!r} is not known; allowed: {', '.join(sorted(map(str, known)))}")
+
+
+def check_range(name: str, value, low=None, high=None, low_open=False, high_open=False) -> None:
+    """Check low <= value <= high (or strict, per side); None means unbounded on that side."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+    bad = math.isnan(v)
+    if low is not None:
+        bad |= v <= low if low_open else v < low
+    if high is not None:
+        bad |= v >= high if high_open else v > high
+    if bad:
+        lo = "-inf" if low is None else str(low)
+        hi = "inf" if high is None else str(high)
+        interval = ("(" if low_open or low is None else "[") + f"{lo}, {hi}" + (")" if high_open or high is None else "]")
+        raise ConfigError(f"{name}={value!r} is outside the allowed range {interval}")

@@ -1,0 +1,40 @@
+"""The figures' shared style, and saving a figure as PNG (README) and PDF (papers)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+COLORS = {"labels": "#4d4d4d", "kd": "#d62728", "ls": "#1f77b4"}
+LABELS = {"labels": "labels only", "kd": "distillation (KD)", "ls": "label smoothing"}
+
+
+def style() -> None:
+    plt.rcParams.update({
+        "figure.dpi": 110, "savefig.dpi": 150, "axes.grid": True, "grid.alpha": 0.3,
+        "axes.spines.top": False, "axes.spines.right": False, "font.size": 10, "legend.frameon": False,
+    })
+
+
+def errorbar_curve(ax, x, mean, std, method: str, **kw) -> None:
+    ax.errorbar(x, mean, yerr=std, marker="o", ms=4, capsize=3, color=COLORS.get(method),
+                label=LABELS.get(method, method), **kw)
+
+
+def fraction_axis(ax, fractions) -> None:
+    """Log-scaled alpha axis with the grid's own values as ticks."""
+    ax.set_xscale("log")
+    ax.set_xticks(list(fractions))
+    ax.set_xticklabels([f"{f:g}" for f in fractions])
+    ax.minorticks_off()
+    ax.set_xlabel("α = M / N (student's share of the teacher's training set)")
+
+
+def save(fig, figures_dir, name: str) -> list[Path]:
+    """Write <figures_dir>/<name>.png and .pdf; return both paths."""
+    d = Path(figures_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    paths = [d / f"{name}.png", d / f"{name}.pdf"]
+    for p in paths:
+        fig.savefig(p, bbox_inches="tight")
+    return paths

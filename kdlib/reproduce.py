@@ -1,0 +1,76 @@
+"""Run the notebook series through papermill; keep the executed copies and their HTML; gather the scoreboard."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .config import profile_defaults
+from .errors import ConfigError
+from .train import resolve_device
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+
+
+def notebook_paths(select=None) -> list[Path]:
+    """The numbered notebooks (NN_name.ipynb), optionally only those whose number or name is in `select`."""
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise ConfigError(f"no notebooks found in {NOTEBOOKS}; run from a clone of the repository")
+    if select:
+        known = {p.stem[:2] for p in paths} | {p.stem for p in paths}
+        for s in select:
+            if s not in known:
+                raise ConfigError(f"notebook {s!r} is not known; allowed: {', '.join(sorted(known))}")
+        paths = [p for p in paths if p.stem[:2] in select or p.stem in select]
+    return paths
+
+
+def to_html(notebook: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+    out = notebook.with_suffix(".html")
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_dir="results",
+              figures_dir=None, device: str = "auto", html: bool = True, log=print) -> list[dict]:
+    """Execute each notebook with `profile`; return one dict per notebook (path, seconds, error)."""
+    import papermill as pm
+
+    profile_defaults(profile)  # validate everything before the first notebook starts
+    resolve_device(device)
+    paths = notebook_paths(select)
+    out_dir = Path(output_dir).resolve() / profile
+    if figures_dir is None:  # smoke figures never overwrite the committed ones
+        figures_dir = REPO / "figures" if profile != "smoke" else out_dir / "figures"
+    params = {"profile": profile, "device": device, "results_dir": str(Path(results_dir).resolve()),
+              "figures_dir": str(Path(figures_dir).resolve())}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = []
+    for nb in paths:
+        start = time.perf_counter()
+        out = out_dir / nb.name
+        log(f"[reproduce] {nb.name} (profile={profile}) ...")
+        error = None
+        try:
+            pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(NOTEBOOKS),
+                                kernel_name="python3", progress_bar=False)
+        except Exception as e:  # keep going: the other notebooks' results are still worth having
+            error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        if html and out.exists():
+            to_html(out)
+        seconds = time.perf_counter() - start
+        log(f"[reproduce] {nb.name}: {'FAILED ' + error if error else 'ok'} in {seconds:.0f} s -> {out}")
+        report.append({"notebook": nb.name, "output": str(out), "seconds": seconds, "error": error})
+    board = Path(figures_dir) / "scoreboard.md"
+    log(f"[reproduce] scoreboard: {board}" if board.exists() else "[reproduce] no scoreboard was written")
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit("use: python -m kdlib reproduce --profile cpu")

@@ -1,0 +1,119 @@
+"""Runs and sweeps: each run keyed by the hash of its config; rerunning computes only what is missing.
+
+`run_one(cfg)` trains one student and returns its record; `sweep(configs)` runs the missing ones, stores each
+as soon as it finishes (a killed sweep resumes where it stopped) and returns the tidy table of all of them.
+"""
+from __future__ import annotations
+
+import functools
+import platform
+import time
+from datetime import datetime, timezone
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import __version__
+from .config import METHODS, RunConfig
+from .data import load, nested_subset
+from .losses import kd_loss, label_smoothing_ce
+from .metrics import classification_metrics
+from .models import build_model
+from .store import Store
+from .teachers import get_teacher
+from .train import Diverged, predict, resolve_device, train
+
+
+def make_loss(cfg: RunConfig):
+    """loss_fn(student_logits, y, teacher_logits) for the run's method, chosen once, outside the loop."""
+    if cfg.method == "labels":
+        return lambda s, y, t: F.cross_entropy(s, y)
+    if cfg.method == "kd":
+        return functools.partial(_kd, lam=cfg.lam, tau=cfg.tau)
+    if cfg.method == "ls":
+        return lambda s, y, t: label_smoothing_ce(s, y, cfg.eps)
+    raise AssertionError(cfg.method)  # validate() has already rejected unknown methods
+
+
+def _kd(s, y, t, lam, tau):
+    return kd_loss(s, y, t, lam=lam, tau=tau)
+
+
+@functools.lru_cache(maxsize=4)
+def _data_on(dataset: str, data_items: tuple, device: str):
+    return load(dataset, **dict(data_items)).to(device)
+
+
+def dataset_for(cfg: RunConfig, device="cpu"):
+    return _data_on(cfg.dataset, tuple(sorted(cfg.data.items())), str(device))
+
+
+def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
+    """Train one student as `cfg` says and return its record (config, metrics, wall time, device, version)."""
+    cfg = cfg.validate().canonical()
+    dev = resolve_device(device)
+    data = dataset_for(cfg, dev)
+    teacher = get_teacher(cfg, data, dev, results_dir) if cfg.teacher is not None else None
+    idx = nested_subset(data.y_train.cpu(), cfg.fraction, cfg.seed).to(dev)
+    x, y = data.x_train[idx], data.y_train[idx]
+    targets = teacher.logits["train"][idx] if METHODS[cfg.method] else None
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.student, data.input_shape, data.num_classes).to(dev)
+    record = {"key": cfg.key(), "config": cfg.as_dict(), "status": "ok", "n_train": len(idx),
+              "device": str(dev), "device_name": _device_name(dev), "kdlib_version": __version__,
+              "torch_version": torch.__version__}
+    start = time.perf_counter()
+    try:
+        info = train(model, x, y, make_loss(cfg), cfg.train, seed=cfg.seed, targets=targets)
+    except Diverged as e:
+        record.update(status="diverged", diverged_step=e.step, metrics={}, steps=None)
+    else:
+        record["steps"] = info["steps"]
+        ref = teacher.logits if teacher is not None else {}
+        splits = {"train": (x, y, ref["train"][idx] if ref else None),  # the student's own subset
+                  "val": (data.x_val, data.y_val, ref.get("val")),
+                  "test": (data.x_test, data.y_test, ref.get("test"))}
+        metrics = {}
+        for split, (xs, ys, ts) in splits.items():
+            metrics.update(classification_metrics(predict(model, xs), ys, ts, prefix=f"{split}_"))
+        if teacher is not None:
+            metrics["teacher_test_acc"] = teacher.metrics["test_acc"]
+        record["metrics"] = metrics
+    record["wall_time_s"] = time.perf_counter() - start
+    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return record
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def sweep(configs, results_dir="results", device="auto", progress: bool = True, desc: str = "runs") -> pd.DataFrame:
+    """Run every config not yet in the store, storing each as it finishes; return the table of all of them."""
+    configs = [c.validate().canonical() for c in configs]
+    resolve_device(device)  # a bad device fails here, before any training
+    store = Store(results_dir)
+    unique = list({c.key(): c for c in configs}.values())
+    todo = [c for c in unique if store.get(c.key()) is None]
+    for cfg in tqdm(todo, desc=f"{desc} ({len(unique) - len(todo)} cached)", disable=not progress):
+        store.put(run_one(cfg, device, results_dir))
+    return table([store.get(c.key()) for c in unique])
+
+
+def table(records) -> pd.DataFrame:
+    """Records -> one row per run: the config's scalar fields, the student's lr, metrics and bookkeeping."""
+    rows = []
+    for r in records:
+        c = r["config"]
+        row = {k: v for k, v in c.items() if not isinstance(v, dict)}
+        row["lr"] = c["train"]["lr"]
+        row.update(r.get("metrics", {}))
+        row.update({k: r.get(k) for k in ("key", "status", "n_train", "steps", "wall_time_s", "device",
+                                          "kdlib_version")})
+        rows.append(row)
+    return pd.DataFrame(rows)

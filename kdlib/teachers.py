@@ -1,0 +1,89 @@
+"""Teachers: trained once on the full training set, cached on disk with their logits.
+
+One file per teacher, `<results_dir>/teachers/<teacher_key>.pt`, holding the weights, the teacher's logits on
+the train / val / test inputs (the inputs are not augmented, so the logits are reused by every student) and
+its metrics. It is written atomically and loaded with `weights_only=True`. A file that cannot be read or
+whose stored key differs is reported and the teacher is retrained.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .config import RunConfig
+from .data import Dataset
+from .losses import kd_loss
+from .metrics import classification_metrics
+from .models import build_model
+from .train import predict, train
+
+
+@dataclass
+class Teacher:
+    model: torch.nn.Module
+    logits: dict  # split -> logits tensor [N, K] on the model's device
+    metrics: dict
+
+
+_MEMORY: dict = {}  # (teacher_key, device) -> Teacher, so a sweep reads each file once
+
+
+def _labels_only(logits, y, _targets):
+    return kd_loss(logits, y, None, lam=0.0)
+
+
+def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
+    key = cfg.teacher_key()
+    if (key, str(device)) in _MEMORY:
+        return _MEMORY[(key, str(device))]
+    path = Path(results_dir) / "teachers" / f"{key}.pt"
+    blob = _load(path, key)
+    torch.manual_seed(cfg.teacher_seed)  # the same init whether trained now or loaded below
+    model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
+    if blob is None:
+        train(model, data.x_train, data.y_train, _labels_only, cfg.teacher_train, seed=cfg.teacher_seed,
+              progress=True)
+        logits = {s: predict(model, getattr(data, f"x_{s}")) for s in ("train", "val", "test")}
+        metrics = {}
+        for s in ("train", "val", "test"):
+            metrics.update(classification_metrics(logits[s], getattr(data, f"y_{s}"), prefix=f"{s}_"))
+        blob = {"key": key, "version": __version__, "state_dict": model.state_dict(),
+                "logits": {s: v.cpu() for s, v in logits.items()}, "metrics": metrics}
+        _save(blob, path)
+    else:
+        model.load_state_dict(blob["state_dict"])
+        model.eval()
+    teacher = Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
+    _MEMORY[(key, str(device))] = teacher
+    return teacher
+
+
+def _load(path: Path, key: str) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("key") != key:
+            raise ValueError(f"stored key {blob.get('key')!r} differs from {key!r}")
+        return blob
+    except Exception as e:  # a corrupt or foreign file is never used
+        warnings.warn(f"cached teacher {path} is unusable ({e}); retraining it")
+        return None
+
+
+def _save(blob: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+    os.close(fd)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

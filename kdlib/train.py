@@ -1,0 +1,141 @@
+"""One training loop for every teacher and student.
+
+The training set lives on the device as tensors; a batch is an index slice (no DataLoader, no per-sample
+Python). Training is counted in optimisation steps with a floor:
+
+    steps = max(min_steps, epochs * floor(M / B)),   B = min(batch_size, M)
+
+so a student on M = 80 samples still gets `min_steps` updates instead of `epochs` of them. The learning
+rate warms up linearly for the first `warmup` share of the steps, then follows a cosine to zero. The
+reported model is the one at the last step (no early stopping, no best-epoch picking).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .errors import ConfigError, check_range
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 60
+    min_steps: int = 1000
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    warmup: float = 0.05
+
+    def validate(self) -> "TrainConfig":
+        for name in ("epochs", "min_steps", "batch_size"):
+            check_range(name, getattr(self, name), low=1)
+        check_range("lr", self.lr, low=0, low_open=True)
+        check_range("weight_decay", self.weight_decay, low=0)
+        check_range("warmup", self.warmup, low=0, high=1, high_open=True)
+        return self
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite; `step` is the first step where that was seen."""
+
+    def __init__(self, step: int, loss: float):
+        super().__init__(f"loss became {loss} at step {step}")
+        self.step, self.loss = step, loss
+
+
+def num_steps(n_samples: int, cfg: TrainConfig) -> int:
+    """The step budget above: epochs over the data, but never fewer than `min_steps`."""
+    batch = min(cfg.batch_size, n_samples)
+    return max(cfg.min_steps, cfg.epochs * (n_samples // batch))
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present, else CPU. An unusable name is a ConfigError."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device={device!r} is not a device name; allowed: auto, cpu, cuda, cuda:N, mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but CUDA is not available here; allowed: auto, cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={device!r} but MPS is not available here; allowed: auto, cpu")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device={device!r} is not supported; allowed: auto, cpu, cuda, cuda:N, mps")
+    return dev
+
+
+def lr_factor(step: int, total: int, warmup: float) -> float:
+    warm = max(1, int(warmup * total))
+    if step < warm:
+        return (step + 1) / warm
+    return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+def batches(n: int, batch: int, steps: int, generator: torch.Generator, device):
+    """Yield `steps` index tensors of size `batch`: reshuffle every epoch, drop the ragged end."""
+    per_epoch = n // batch
+    done = 0
+    while done < steps:
+        order = torch.randperm(n, generator=generator)[: per_epoch * batch].to(device)
+        for chunk in order.view(per_epoch, batch)[: steps - done]:
+            yield chunk
+        done += per_epoch
+
+
+def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, cfg: TrainConfig,
+          seed: int, targets: torch.Tensor | None = None, augment: Callable | None = None,
+          progress: bool = False, check_every: int = 100) -> dict:
+    """Train `model` in place on (x, y) and return {'steps', 'final_loss'}.
+
+    loss_fn(logits [B, K], y [B], targets [B, ...] or None) -> scalar, where `targets` rows are sliced by the
+    same index as x (teacher logits, say). x, y and targets must already be on the model's device.
+    Raises `Diverged` if the loss stops being finite (checked every `check_every` steps and at the end).
+    """
+    cfg.validate()
+    n = len(y)
+    batch = min(cfg.batch_size, n)
+    total = num_steps(n, cfg)
+    device = x.device
+    generator = torch.Generator().manual_seed(int(seed))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, cfg.warmup))
+    model.train()
+    loss = torch.zeros(())
+    bar = tqdm(total=total, disable=not progress, leave=False, mininterval=1.0)
+    for step, idx in enumerate(batches(n, batch, total, generator, device)):
+        xb = x[idx]
+        if augment is not None:
+            xb = augment(xb, generator)
+        loss = loss_fn(model(xb), y[idx], None if targets is None else targets[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % check_every == 0 or step + 1 == total:
+            value = loss.item()  # one sync every `check_every` steps, not every step
+            if not math.isfinite(value):
+                raise Diverged(step + 1, value)
+            bar.update(check_every if (step + 1) % check_every == 0 else total % check_every)
+    bar.close()
+    return {"steps": total, "final_loss": float(loss.item())}
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Logits for every row of x, in eval mode, on x's device."""
+    model.eval()
+    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
