@@ -91,3 +91,15 @@ def verdict_growing_gain(gain: pd.DataFrame, df: pd.DataFrame, method: str, base
         "difference_mean": mean, "difference_std": std, "n_seeds": int(len(d)),
         "alpha_smallest": float(lo), "alpha_largest": float(hi),
     }
+
+
+def select_on_validation(df: pd.DataFrame, param: str, by=("method", "fraction"),
+                         metric: str = "val_acc") -> pd.DataFrame:
+    """For each group, the value of `param` with the best mean validation `metric` (never the test set).
+
+    Returns one row per group with the chosen value and its validation score; ties go to the first value.
+    """
+    ok = df[df["status"] == "ok"]
+    scores = ok.groupby(list(by) + [param])[metric].mean().reset_index()
+    best = scores.loc[scores.groupby(list(by))[metric].idxmax()]
+    return best.rename(columns={metric: f"best_{metric}"}).reset_index(drop=True)

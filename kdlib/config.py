@@ -36,7 +36,7 @@ PROFILES = {
         student="cnn-base", teacher="cnn-base",
         train=TrainConfig(epochs=60, min_steps=1500, batch_size=128, lr=3e-3),
         teacher_train=TrainConfig(epochs=100, min_steps=1500, batch_size=128, lr=1e-2),
-        fractions=FRACTIONS, seeds=(0, 1, 2), tau=4.0,
+        fractions=FRACTIONS, seeds=(0, 1, 2, 3, 4), tau=4.0,
     ),
     "gpu": dict(
         data={"mnist1d": dict(n_train=4000, n_val=1000, n_test=1000), "digits": dict(n_val=300, n_test=300)},

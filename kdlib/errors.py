@@ -29,3 +29,8 @@ def check_range(name: str, value, low=None, high=None, low_open=False, high_open
         hi = "inf" if high is None else str(high)
         interval = ("(" if low_open or low is None else "[") + f"{lo}, {hi}" + (")" if high_open or high is None else "]")
         raise ConfigError(f"{name}={value!r} is outside the allowed range {interval}")
+
+
+def check_nonempty(name: str, value) -> None:
+    if value is None or len(list(value)) == 0:
+        raise ConfigError(f"{name}={value!r} is empty; allowed: a non-empty list")

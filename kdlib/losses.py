@@ -25,8 +25,10 @@ def kd_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_logits:
     if lam < 1:
         loss = (1 - lam) * F.cross_entropy(student_logits, targets)
     if lam > 0:
-        teacher_probs = F.softmax(teacher_logits / tau, dim=-1)
-        loss = loss + lam * tau**2 * kl_to_targets(student_logits, teacher_probs, tau)
+        # log-probabilities on both sides: exact zero when s == t, no log(0) for confident teachers
+        kl = F.kl_div(F.log_softmax(student_logits / tau, dim=-1), F.log_softmax(teacher_logits / tau, dim=-1),
+                      reduction="batchmean", log_target=True)
+        loss = loss + lam * tau**2 * kl
     return loss
 
 

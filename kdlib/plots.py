@@ -27,7 +27,7 @@ def fraction_axis(ax, fractions) -> None:
     ax.set_xticks(list(fractions))
     ax.set_xticklabels([f"{f:g}" for f in fractions])
     ax.minorticks_off()
-    ax.set_xlabel("α = M / N (student's share of the teacher's training set)")
+    ax.set_xlabel("α = M / N (student data / teacher data)")
 
 
 def save(fig, figures_dir, name: str) -> list[Path]:
