@@ -27,8 +27,8 @@ PROFILES = {
     "smoke": dict(
         data={"mnist1d": dict(n_train=400, n_val=200, n_test=200), "digits": dict(n_val=300, n_test=300)},
         student="cnn-tiny", teacher="cnn-tiny",
-        train=TrainConfig(epochs=2, min_steps=40, batch_size=64, lr=1e-2),
-        teacher_train=TrainConfig(epochs=10, min_steps=60, batch_size=64, lr=1e-2),
+        train=TrainConfig(epochs=2, min_steps=100, batch_size=64, lr=1e-2),
+        teacher_train=TrainConfig(epochs=10, min_steps=300, batch_size=64, lr=1e-2),
         fractions=(0.1, 0.3, 1.0), seeds=(0, 1), tau=4.0,
     ),
     "cpu": dict(

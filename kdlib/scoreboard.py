@@ -26,7 +26,8 @@ def record(directory, claim: str, title: str, verdict: str, criterion: str, numb
            dataset: str, notebook: str, figure: str | None = None) -> dict:
     """Add or replace this claim's entry and rewrite both files. Returns the entry."""
     entry = {"claim": claim, "title": title, "verdict": verdict, "criterion": criterion, "numbers": numbers,
-             "profile": profile, "dataset": dataset, "notebook": notebook, "figure": figure,
+             "profile": profile, "dataset": dataset, "notebook": notebook,
+             "figure": Path(figure).name if figure else None,  # beside the scoreboard, so a relative name
              "kdlib_version": __version__, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     board = load(directory)
     board[f"{claim}/{dataset}/{profile}"] = entry
@@ -48,7 +49,7 @@ def to_markdown(board: dict) -> str:
     for key in sorted(board):
         e = board[key]
         nums = "; ".join(f"{k}={_fmt(v)}" for k, v in e["numbers"].items())
-        fig = f"[{Path(e['figure']).name}]({Path(e['figure']).name})" if e.get("figure") else ""
+        fig = f"[{e['figure']}]({e['figure']})" if e.get("figure") else ""
         lines.append(f"| {e['claim']}: {e['title']} | {e['dataset']} | {e['profile']} | **{e['verdict']}** "
                      f"| {e['criterion']} | {nums} | {fig} |")
     return "\n".join(lines) + "\n"

@@ -79,7 +79,7 @@ def _load(path: Path, key: str) -> dict | None:
 
 def _save(blob: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")  # never matches *.pt
     os.close(fd)
     try:
         torch.save(blob, tmp)

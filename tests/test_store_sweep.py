@@ -1,0 +1,294 @@
+"""Config hashing and validation, the run store, resumable sweeps and the teacher cache."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import kdlib.sweep as sweep_mod
+import kdlib.teachers as teachers
+from kdlib.config import RunConfig, grid, make_config
+from kdlib.errors import ConfigError
+from kdlib.store import Store, config_hash
+from kdlib.train import predict, resolve_device
+
+
+# ---------------------------------------------------------------- hashing and canonical configs
+
+def test_config_hash_is_sha256_of_sorted_compact_json():
+    expected = hashlib.sha256(b'{"a":1,"b":[1,2],"c":{"x":null,"y":"z"}}').hexdigest()[:16]
+    assert config_hash({"a": 1, "b": [1, 2], "c": {"x": None, "y": "z"}}) == expected
+    assert config_hash({"c": {"y": "z", "x": None}, "b": [1, 2], "a": 1}) == expected  # key order is irrelevant
+    assert config_hash({"a": 1, "b": [2, 1], "c": {"x": None, "y": "z"}}) != expected  # list order is not
+    assert config_hash({"a": 2, "b": [1, 2], "c": {"x": None, "y": "z"}}) != expected
+    assert len(expected) == 16 and int(expected, 16) >= 0
+
+
+def test_run_key_is_stable():
+    a = make_config("smoke", method="kd", fraction=0.1, seed=2, tau=3.0)
+    b = make_config("smoke", method="kd", fraction=0.1, seed=2, tau=3.0)
+    assert a.key() == b.key() == config_hash(a.canonical().as_dict())
+    assert a.key() != make_config("smoke", method="kd", fraction=0.1, seed=3, tau=3.0).key()
+    assert a.key() != make_config("smoke", method="kd", fraction=0.2, seed=2, tau=3.0).key()
+    assert a.key() != make_config("smoke", method="kd", fraction=0.1, seed=2, tau=3.0, lr=1e-3).key()
+
+
+def test_canonical_shares_label_runs_across_kd_knobs():
+    a = make_config("smoke", method="labels", fraction=0.1, tau=2.0)
+    b = make_config("smoke", method="labels", fraction=0.1, tau=8.0, lam=0.5)
+    assert a.key() == b.key()
+    assert (a.tau, a.lam, a.eps) == (None, None, None)
+    raw = RunConfig(method="labels", tau=2.0, lam=0.3, eps=0.1)
+    assert raw.canonical() == RunConfig(method="labels", tau=None, lam=None, eps=None)
+    assert raw.key() == RunConfig(method="labels", tau=9.0).key()
+    # knobs that matter still separate runs
+    assert make_config("smoke", method="kd", tau=2.0).key() != make_config("smoke", method="kd", tau=8.0).key()
+    assert make_config("smoke", method="kd", lam=0.5).key() != make_config("smoke", method="kd", lam=1.0).key()
+    assert make_config("smoke", method="ls", eps=0.1).key() != make_config("smoke", method="ls", eps=0.2).key()
+    assert make_config("smoke", method="ls", eps=0.1).tau is None
+
+
+def test_make_config_applies_profile_and_overrides():
+    c = make_config("smoke", method="kd", fraction=0.3, seed=1, lr=0.05, tau=None)
+    assert c.student == c.teacher == "cnn-tiny"
+    assert c.tau == 4.0 and c.lam == 1.0
+    assert c.train.lr == 0.05 and c.train.min_steps == 40
+    assert c.data == {"n_train": 400, "n_val": 200, "n_test": 200}
+    assert make_config("smoke", method="labels", teacher="none").teacher is None
+
+
+@pytest.mark.parametrize("overrides, name, value", [
+    (dict(tau=0.0), "tau", "0.0"),
+    (dict(tau=-1.0), "tau", "-1.0"),
+    (dict(lam=1.5), "lam", "1.5"),
+    (dict(lam=-0.1), "lam", "-0.1"),
+    (dict(method="distill"), "method", "distill"),
+    (dict(dataset="cifar-7"), "dataset", "cifar-7"),
+    (dict(student="resnet-9"), "student", "resnet-9"),
+    (dict(teacher="resnet-9"), "teacher", "resnet-9"),
+    (dict(seed=-1), "seed", "-1"),
+    (dict(seed=1.5), "seed", "1.5"),
+    (dict(fraction=0.0), "fraction", "0.0"),
+    (dict(fraction=1.5), "fraction", "1.5"),
+    (dict(method="ls", eps=1.0), "eps", "1.0"),
+    (dict(lr=0.0), "lr", "0.0"),
+    (dict(banana=3), "banana", "banana"),
+])
+def test_make_config_validation_names_parameter_and_value(overrides, name, value):
+    with pytest.raises(ConfigError) as e:
+        make_config("smoke", **overrides)
+    msg = str(e.value)
+    assert name in msg and value in msg, msg
+
+
+def test_kd_without_teacher_and_unknown_profile():
+    with pytest.raises(ConfigError, match="teacher"):
+        make_config("smoke", method="kd", teacher="none")
+    with pytest.raises(ConfigError, match="profile"):
+        make_config("laptop")
+
+
+def test_grid():
+    configs = grid("smoke", methods=("labels", "kd"), fractions=[0.1, 1.0], seeds=[0, 1, 2])
+    assert len(configs) == 12 and len({c.key() for c in configs}) == 12
+    assert {(c.method, c.fraction, c.seed) for c in configs} == {
+        (m, f, s) for m in ("labels", "kd") for f in (0.1, 1.0) for s in (0, 1, 2)}
+    with pytest.raises(ConfigError, match="seeds"):
+        grid("smoke", seeds=[])
+    with pytest.raises(ConfigError, match="fractions"):
+        grid("smoke", fractions=[])
+    with pytest.raises(ConfigError, match="method"):
+        grid("smoke", methods=("labels", "nope"))
+    with pytest.raises(ConfigError, match="fraction"):
+        grid("smoke", fractions=[0.1, 0.0])
+
+
+# ---------------------------------------------------------------- store
+
+def test_store_round_trip(tmp_path):
+    store = Store(tmp_path)
+    assert store.get("0123456789abcdef") is None and len(store) == 0 and store.keys() == []
+    record = {"key": "0123456789abcdef", "status": "ok", "metrics": {"test_acc": 0.5}, "config": {"seed": 1}}
+    store.put(record)
+    assert store.get("0123456789abcdef") == record
+    assert store.keys() == ["0123456789abcdef"] and len(store) == 1
+    assert (tmp_path / "runs" / "0123456789abcdef.json").exists()
+    record2 = dict(record, key="aaaa", metrics={"test_acc": 0.75})
+    store.put(record2)
+    assert Store(tmp_path).get("aaaa") == record2 and len(store) == 2
+    assert not list((tmp_path / "runs").glob(".tmp-*"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize("garbage", [b'{"key": "abc", "status": ', b"\xff\xfe\x00not json"])
+def test_store_corrupt_record_warns_and_is_missing(tmp_path, garbage):
+    store = Store(tmp_path)
+    store.put({"key": "abc", "status": "ok"})
+    store.path("abc").write_bytes(garbage)
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert store.get("abc") is None
+
+
+# ---------------------------------------------------------------- sweeps and teachers (one shared smoke sweep)
+
+def _counting(monkeypatch_or_mp, module, name):
+    calls = []
+    real = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(args[0] if args else kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch_or_mp.setattr(module, name, wrapper)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """A 4-config smoke sweep (labels and kd at two fractions) into a fresh folder, run once per module."""
+    root = tmp_path_factory.mktemp("sweep")
+    configs = grid("smoke", methods=("labels", "kd"), fractions=[0.1, 0.3], seeds=[0])
+    teachers._MEMORY.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        runs = _counting(mp, sweep_mod, "run_one")
+        teacher_trainings = _counting(mp, teachers, "train")
+        df = sweep_mod.sweep(configs + [configs[0]], results_dir=root, device="cpu", progress=False)
+    teachers._MEMORY.clear()
+    return SimpleNamespace(root=root, configs=configs, df=df, runs=runs, teacher_trainings=teacher_trainings)
+
+
+def test_sweep_runs_each_config_once_and_trains_one_teacher(swept):
+    assert len(swept.runs) == 4  # the duplicated config is run once
+    assert sorted(c.key() for c in swept.runs) == sorted(c.key() for c in swept.configs)
+    assert len(swept.teacher_trainings) == 1
+    files = list((swept.root / "teachers").iterdir())
+    assert [f.name for f in files] == [f"{swept.configs[0].teacher_key()}.pt"]
+    assert len({c.teacher_key() for c in swept.configs}) == 1
+    assert sorted(p.stem for p in (swept.root / "runs").glob("*.json")) == sorted(c.key() for c in swept.configs)
+    df = swept.df
+    assert len(df) == 4 and set(df["status"]) == {"ok"}
+    assert set(df["key"]) == {c.key() for c in swept.configs}
+    assert df["test_acc"].between(0, 1).all()
+    assert {"method", "fraction", "seed", "lr", "test_acc", "n_train", "steps", "wall_time_s"} <= set(df.columns)
+    # the label runs also carry agreement with the (shared) teacher
+    assert df["test_agreement"].notna().all()
+
+
+def _copy(swept, tmp_path):
+    dst = tmp_path / "res"
+    shutil.copytree(swept.root, dst)
+    return dst
+
+
+def test_sweep_resume_computes_only_missing(swept, tmp_path, monkeypatch):
+    res = _copy(swept, tmp_path)
+    keys = [c.key() for c in swept.configs]
+    missing = [keys[1], keys[2]]  # simulate a sweep killed after two of four runs
+    for k in missing:
+        (res / "runs" / f"{k}.json").unlink()
+    calls = _counting(monkeypatch, sweep_mod, "run_one")
+    df = sweep_mod.sweep(swept.configs, results_dir=res, device="cpu", progress=False)
+    assert sorted(c.key() for c in calls) == sorted(missing)
+    assert len(df) == 4 and set(df["key"]) == set(keys) and set(df["status"]) == {"ok"}
+    # recomputed runs reproduce the original numbers exactly (same teacher from disk, same seeds)
+    before = swept.df.set_index("key")["test_acc"]
+    after = df.set_index("key")["test_acc"]
+    assert after.loc[keys].tolist() == before.loc[keys].tolist()
+    # a second rerun computes nothing
+    calls.clear()
+    again = sweep_mod.sweep(swept.configs, results_dir=res, device="cpu", progress=False)
+    assert calls == [] and len(again) == 4
+
+
+def test_sweep_recomputes_corrupt_record(swept, tmp_path, monkeypatch):
+    res = _copy(swept, tmp_path)
+    key = swept.configs[0].key()
+    (res / "runs" / f"{key}.json").write_text('{"key": "trunc')
+    calls = _counting(monkeypatch, sweep_mod, "run_one")
+    with pytest.warns(UserWarning, match="corrupt"):
+        df = sweep_mod.sweep(swept.configs, results_dir=res, device="cpu", progress=False)
+    assert [c.key() for c in calls] == [key]
+    assert len(df) == 4
+    assert json.loads((res / "runs" / f"{key}.json").read_text())["key"] == key
+
+
+def test_sweep_bad_device_fails_before_training(swept, tmp_path, monkeypatch):
+    calls = _counting(monkeypatch, sweep_mod, "run_one")
+    with pytest.raises(ConfigError, match="device"):
+        sweep_mod.sweep(swept.configs, results_dir=tmp_path, device="banana", progress=False)
+    assert calls == [] and not (tmp_path / "runs").exists()
+
+
+def test_cached_teacher_is_loaded_without_training(swept, tmp_path, monkeypatch):
+    res = _copy(swept, tmp_path)
+    cfg = swept.configs[-1]  # a kd config
+    dev = resolve_device("cpu")
+    data = sweep_mod.dataset_for(cfg, dev)
+    stored = torch.load(res / "teachers" / f"{cfg.teacher_key()}.pt", weights_only=True)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached teacher should have been used")
+
+    teachers._MEMORY.clear()
+    monkeypatch.setattr(teachers, "train", no_training)
+    t = teachers.get_teacher(cfg, data, dev, res)
+    for split in ("train", "val", "test"):
+        assert torch.equal(t.logits[split], stored["logits"][split])
+    assert t.metrics == stored["metrics"]
+    # the loaded weights reproduce the stored logits
+    torch.testing.assert_close(predict(t.model, data.x_test), stored["logits"]["test"], rtol=1e-5, atol=1e-5)
+    assert abs(t.metrics["test_acc"] - (stored["logits"]["test"].argmax(-1) == data.y_test).float().mean().item()) < 1e-6
+    # a second call in the same process comes from memory: same object
+    assert teachers.get_teacher(cfg, data, dev, res) is t
+
+
+def test_corrupt_teacher_file_warns_and_retrains(swept, tmp_path, monkeypatch):
+    res = _copy(swept, tmp_path)
+    cfg = swept.configs[-1]
+    path = res / "teachers" / f"{cfg.teacher_key()}.pt"
+    original = torch.load(path, weights_only=True)
+    path.write_bytes(b"this is not a torch file")
+    dev = resolve_device("cpu")
+    data = sweep_mod.dataset_for(cfg, dev)
+    trainings = _counting(monkeypatch, teachers, "train")
+    with pytest.warns(UserWarning, match="unusable"):
+        t = teachers.get_teacher(cfg, data, dev, res)
+    assert len(trainings) == 1
+    fresh = torch.load(path, weights_only=True)  # rewritten and readable
+    assert fresh["key"] == cfg.teacher_key()
+    # teacher training is deterministic: the retrained teacher is the original one
+    for split in ("train", "val", "test"):
+        assert torch.equal(fresh["logits"][split], original["logits"][split])
+        assert torch.equal(t.logits[split], original["logits"][split])
+    assert not list((res / "teachers").glob(".tmp-*"))
+
+
+def test_foreign_teacher_file_is_not_used(swept, tmp_path, monkeypatch):
+    """A file whose stored key differs from its name (e.g. copied by hand) is reported and replaced."""
+    res = _copy(swept, tmp_path)
+    cfg = replace(swept.configs[-1], teacher_seed=1)
+    src = res / "teachers" / f"{swept.configs[-1].teacher_key()}.pt"
+    shutil.copy(src, res / "teachers" / f"{cfg.teacher_key()}.pt")
+    dev = resolve_device("cpu")
+    trainings = _counting(monkeypatch, teachers, "train")
+    with pytest.warns(UserWarning, match="differs"):
+        teachers.get_teacher(cfg, sweep_mod.dataset_for(cfg, dev), dev, res)
+    assert len(trainings) == 1
+    assert torch.load(res / "teachers" / f"{cfg.teacher_key()}.pt", weights_only=True)["key"] == cfg.teacher_key()
+
+
+def test_teacher_file_is_written_in_every_results_dir(swept, tmp_path):
+    """Documented layout: one file per teacher in <results_dir>/teachers/. The in-process cache must not stop
+    a second results_dir (same process, same teacher) from getting its own copy."""
+    res = _copy(swept, tmp_path)
+    other = tmp_path / "other"
+    cfg = swept.configs[-1]
+    dev = resolve_device("cpu")
+    data = sweep_mod.dataset_for(cfg, dev)
+    teachers.get_teacher(cfg, data, dev, res)  # loaded from res, now in memory
+    teachers.get_teacher(cfg, data, dev, other)
+    assert (other / "teachers" / f"{cfg.teacher_key()}.pt").exists()
