@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 from .config import DATASETS, METHODS, PROFILES, make_config
@@ -46,12 +45,14 @@ def _run(a) -> int:
     cfg = make_config(a.profile, a.dataset, method=a.method, fraction=a.fraction, seed=a.seed, tau=a.tau,
                       lam=a.lam, eps=a.eps, lr=a.lr, student=a.student, teacher=a.teacher)
     cached = Store(a.results_dir).get(cfg.key()) is not None
-    df = sweep([cfg], results_dir=a.results_dir, device=a.device, progress=False)
+    sweep([cfg], results_dir=a.results_dir, device=a.device, progress=False)
     record = Store(a.results_dir).get(cfg.key())
     out = {"key": record["key"], "cached": cached, "status": record["status"], "config": record["config"],
            "metrics": record["metrics"], "wall_time_s": record["wall_time_s"], "device": record["device"],
-           "test_acc": df["test_acc"].iloc[0] if "test_acc" in df else math.nan}
-    print(json.dumps(out))
+           "test_acc": record["metrics"].get("test_acc")}  # None (null) for a diverged run
+    if record["status"] != "ok":
+        out["diverged_step"] = record.get("diverged_step")
+    print(json.dumps(out, allow_nan=False))
     return 0 if record["status"] == "ok" else 3
 
 

@@ -6,6 +6,7 @@ The teacher trains on all of `train`; a student on a subset of it chosen by `nes
 from __future__ import annotations
 
 import functools
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,11 +78,13 @@ def mnist1d(n_train: int = 4000, n_val: int = 1000, n_test: int = 1000, seed: in
     args.num_samples = int(np.ceil(total / 10) * 10)
     args.train_split = 1.0
     args.seed = seed
-    state = np.random.get_state()  # mnist1d reseeds numpy's global RNG; leave the caller's untouched
+    # mnist1d reseeds numpy's and Python's global RNGs; leave the caller's untouched
+    np_state, py_state = np.random.get_state(), random.getstate()
     try:
         raw = make_dataset(args)
     finally:
-        np.random.set_state(state)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
     x, y = raw["x"].astype(np.float32), raw["y"].astype(np.int64)
     a, b = n_train, n_train + n_val
     return from_tensors(x[:a], y[:a], x[a:b], y[a:b], x[b:total], y[b:total], 10, name="mnist1d")

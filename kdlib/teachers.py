@@ -31,7 +31,7 @@ class Teacher:
     metrics: dict
 
 
-_MEMORY: dict = {}  # (teacher_key, device) -> Teacher, so a sweep reads each file once
+_MEMORY: dict = {}  # (teacher file, device) -> Teacher, so a sweep reads each file once
 
 
 def _labels_only(logits, y, _targets):
@@ -40,9 +40,9 @@ def _labels_only(logits, y, _targets):
 
 def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
     key = cfg.teacher_key()
-    if (key, str(device)) in _MEMORY:
-        return _MEMORY[(key, str(device))]
-    path = Path(results_dir) / "teachers" / f"{key}.pt"
+    path = Path(results_dir).resolve() / "teachers" / f"{key}.pt"
+    if (path, str(device)) in _MEMORY and path.exists():
+        return _MEMORY[(path, str(device))]
     blob = _load(path, key)
     torch.manual_seed(cfg.teacher_seed)  # the same init whether trained now or loaded below
     model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
@@ -60,7 +60,7 @@ def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
         model.load_state_dict(blob["state_dict"])
         model.eval()
     teacher = Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
-    _MEMORY[(key, str(device))] = teacher
+    _MEMORY[(path, str(device))] = teacher
     return teacher
 
 

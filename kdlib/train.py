@@ -103,7 +103,8 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
 
     loss_fn(logits [B, K], y [B], targets [B, ...] or None) -> scalar, where `targets` rows are sliced by the
     same index as x (teacher logits, say). x, y and targets must already be on the model's device.
-    Raises `Diverged` if the loss stops being finite (checked every `check_every` steps and at the end).
+    Raises `Diverged` with the first step whose loss was not finite (noted on the device every step, looked
+    at every `check_every` steps and at the end, so there is no per-step synchronisation).
     """
     cfg.validate()
     n = len(y)
@@ -115,6 +116,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, cfg.warmup))
     model.train()
     loss = torch.zeros(())
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, kept on the device
     bar = tqdm(total=total, disable=not progress, leave=False, mininterval=1.0)
     for step, idx in enumerate(batches(n, batch, total, generator, device)):
         xb = x[idx]
@@ -125,10 +127,11 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
         loss.backward()
         opt.step()
         sched.step()
+        first_bad.masked_fill_(~torch.isfinite(loss.detach()) & (first_bad < 0), step + 1)
         if (step + 1) % check_every == 0 or step + 1 == total:
-            value = loss.item()  # one sync every `check_every` steps, not every step
-            if not math.isfinite(value):
-                raise Diverged(step + 1, value)
+            bad = int(first_bad)  # one sync every `check_every` steps, not every step
+            if bad >= 0:
+                raise Diverged(bad, float(loss.detach()))
             bar.update(check_every if (step + 1) % check_every == 0 else total % check_every)
     bar.close()
     return {"steps": total, "final_loss": float(loss.item())}

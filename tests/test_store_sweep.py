@@ -12,7 +12,7 @@ import torch
 
 import kdlib.sweep as sweep_mod
 import kdlib.teachers as teachers
-from kdlib.config import RunConfig, grid, make_config
+from kdlib.config import PROFILES, RunConfig, grid, make_config
 from kdlib.errors import ConfigError
 from kdlib.store import Store, config_hash
 from kdlib.train import predict, resolve_device
@@ -57,7 +57,9 @@ def test_make_config_applies_profile_and_overrides():
     c = make_config("smoke", method="kd", fraction=0.3, seed=1, lr=0.05, tau=None)
     assert c.student == c.teacher == "cnn-tiny"
     assert c.tau == 4.0 and c.lam == 1.0
-    assert c.train.lr == 0.05 and c.train.min_steps == 40
+    smoke = PROFILES["smoke"]
+    assert c.train.lr == 0.05 and c.train == replace(smoke["train"], lr=0.05)
+    assert c.teacher_train == smoke["teacher_train"]
     assert c.data == {"n_train": 400, "n_val": 200, "n_test": 200}
     assert make_config("smoke", method="labels", teacher="none").teacher is None
 
@@ -121,7 +123,7 @@ def test_store_round_trip(tmp_path):
     record2 = dict(record, key="aaaa", metrics={"test_acc": 0.75})
     store.put(record2)
     assert Store(tmp_path).get("aaaa") == record2 and len(store) == 2
-    assert not list((tmp_path / "runs").glob(".tmp-*"))  # no temporary files left behind
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["0123456789abcdef.json", "aaaa.json"]
 
 
 @pytest.mark.parametrize("garbage", [b'{"key": "abc", "status": ', b"\xff\xfe\x00not json"])
@@ -264,7 +266,7 @@ def test_corrupt_teacher_file_warns_and_retrains(swept, tmp_path, monkeypatch):
     for split in ("train", "val", "test"):
         assert torch.equal(fresh["logits"][split], original["logits"][split])
         assert torch.equal(t.logits[split], original["logits"][split])
-    assert not list((res / "teachers").glob(".tmp-*"))
+    assert [p.name for p in (res / "teachers").iterdir()] == [path.name]  # no temporary files left behind
 
 
 def test_foreign_teacher_file_is_not_used(swept, tmp_path, monkeypatch):

@@ -102,6 +102,26 @@ def test_train_raises_diverged_at_first_nonfinite_check():
     assert not math.isfinite(e.value.loss)
 
 
+def test_diverged_step_is_exact_without_per_step_sync():
+    """With the default check interval the loop still reports the first non-finite step, not the check step."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(120, 40, generator=g), torch.randint(0, 10, (120,), generator=g)
+    seen = []
+
+    def loss_fn(s, yy, _t):
+        loss = F.cross_entropy(s, yy)
+        seen.append(loss.item())
+        return loss
+
+    torch.manual_seed(0)
+    with pytest.raises(Diverged) as e:
+        train(build_model("mlp-tiny", (40,), 10), x, y, loss_fn,
+              TrainConfig(epochs=2, min_steps=150, batch_size=64, lr=1e20), seed=0)
+    first_bad = next(i for i, v in enumerate(seen) if not math.isfinite(v)) + 1
+    assert first_bad < 100 and len(seen) == 100  # noticed at the first check, after 100 steps
+    assert e.value.step == first_bad
+
+
 @pytest.fixture(scope="module")
 def run_dirs(tmp_path_factory):
     return tmp_path_factory.mktemp("train_runs")
@@ -121,7 +141,7 @@ def test_run_one_is_deterministic_on_cpu(run_dirs):
     n_sub = sum(max(1, round(0.3 * n_c)) for n_c in counts)
     assert sum(counts) == 400 and abs(n_sub - 120) <= 5
     assert a["n_train"] == b["n_train"] == n_sub
-    assert a["steps"] == b["steps"] == num_steps(n_sub, cfg.train) == 40
+    assert a["steps"] == b["steps"] == num_steps(n_sub, cfg.train) == max(cfg.train.min_steps, 2 * (n_sub // 64))
     assert a["metrics"] == b["metrics"]  # exact equality, every metric
     assert 0.0 <= a["metrics"]["test_acc"] <= 1.0
     assert {"test_acc", "test_nll", "test_ece", "test_agreement", "test_kl_teacher", "val_acc", "train_acc",

@@ -1,0 +1,111 @@
+"""`python -m kdlib run` as a user calls it: one JSON line on success, a one-line error (exit 2) on bad input.
+
+Every command is started once, all at the same time, by a module fixture (each process imports torch, so
+running them one after another would cost most of the test budget); the tests then check their results.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+BASE = ["--profile", "smoke", "--fraction", "0.1"]
+
+GOOD = {
+    "kd": ["--method", "kd", "--seed", "0"],
+    "labels_no_teacher": ["--method", "labels", "--teacher", "none", "--seed", "1"],
+}
+
+# name -> (extra arguments, parameter that must be named, value that must be named, further text)
+BAD = {
+    "dataset": (["--dataset", "imagenet"], "dataset", "imagenet", "mnist1d"),
+    "method": (["--method", "distill"], "method", "distill", "kd"),
+    "fraction_0": (["--fraction", "0"], "fraction", "0", "(0, 1]"),
+    "fraction_1.5": (["--fraction", "1.5"], "fraction", "1.5", "(0, 1]"),
+    "tau_0": (["--tau", "0"], "tau", "0", None),
+    "lam_1.5": (["--lam", "1.5"], "lam", "1.5", None),
+    "student": (["--student", "resnet-9"], "student", "resnet-9", "cnn-tiny"),
+    "device_banana": (["--device", "banana"], "device", "banana", None),
+    "seed_-1": (["--seed", "-1"], "seed", "-1", None),
+}
+if not torch.cuda.is_available():
+    BAD["device_cuda"] = (["--device", "cuda"], "device", "cuda", None)
+
+
+def _run_cli(args, workdir: Path):
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "kdlib", "run", *BASE, *args, "--results-dir", str(workdir / "res")]
+    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    jobs = {**{k: v for k, v in GOOD.items()}, **{k: v[0] for k, v in BAD.items()}}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {name: pool.submit(_run_cli, args, root / name) for name, args in jobs.items()}
+        results = {name: f.result() for name, f in futures.items()}
+    return root, results
+
+
+def _one_json_line(proc):
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, proc.stdout
+    return json.loads(lines[0])
+
+
+def test_kd_run_prints_one_json_line(cli):
+    root, results = cli
+    proc = results["kd"]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = _one_json_line(proc)
+    assert 0.0 <= out["test_acc"] <= 1.0
+    assert out["status"] == "ok" and out["cached"] is False and out["device"] == "cpu"
+    assert out["config"]["method"] == "kd" and out["config"]["fraction"] == 0.1 and out["config"]["tau"] == 4.0
+    assert out["metrics"]["test_acc"] == out["test_acc"]
+    assert 0.0 <= out["metrics"]["test_agreement"] <= 1.0
+    res = root / "kd" / "res"
+    assert [p.name for p in (res / "runs").iterdir()] == [f"{out['key']}.json"]
+    assert len(list((res / "teachers").glob("*.pt"))) == 1
+    assert json.loads((res / "runs" / f"{out['key']}.json").read_text())["metrics"] == out["metrics"]
+    assert not (root / "kd" / "results").exists()  # nothing written to the default folder
+    assert "Traceback" not in proc.stderr
+
+
+def test_labels_run_without_teacher(cli):
+    root, results = cli
+    proc = results["labels_no_teacher"]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = _one_json_line(proc)
+    assert 0.0 <= out["test_acc"] <= 1.0 and out["status"] == "ok"
+    assert out["config"]["method"] == "labels" and out["config"]["teacher"] is None
+    assert out["config"]["tau"] is None and out["config"]["lam"] is None
+    assert "test_agreement" not in out["metrics"] and "teacher_test_acc" not in out["metrics"]
+    assert not (root / "labels_no_teacher" / "res" / "teachers").exists()  # no teacher was trained
+    assert len(list((root / "labels_no_teacher" / "res" / "runs").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_input_is_reported_without_traceback(cli, name):
+    root, results = cli
+    proc = results[name]
+    _, param, value, extra = BAD[name]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stdout == ""
+    err = proc.stderr.strip()
+    assert param in err and value in err, err
+    if extra is not None:
+        assert extra in err, err
+    assert len(err.splitlines()) == 1, err
+    # nothing was run or stored
+    assert not list((root / name).rglob("*.json")) and not list((root / name).rglob("*.pt"))
+    assert not (root / name / "res" / "runs").exists()
