@@ -67,7 +67,7 @@ def main():
     p.add_argument("--model", default="cnn-base")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="auto")
     a = p.parse_args()
     dev = resolve_device(a.device)
