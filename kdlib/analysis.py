@@ -103,3 +103,22 @@ def select_on_validation(df: pd.DataFrame, param: str, by=("method", "fraction")
     scores = ok.groupby(list(by) + [param])[metric].mean().reset_index()
     best = scores.loc[scores.groupby(list(by))[metric].idxmax()]
     return best.rename(columns={metric: f"best_{metric}"}).reset_index(drop=True)
+
+
+def tuned_lr(profile: str, fractions, lr_grid, seed: int, results_dir, device="auto",
+             methods=("labels", "kd"), **knobs) -> pd.DataFrame:
+    """The student learning rate per (method, fraction), chosen on validation accuracy at one seed.
+
+    Every rate in `lr_grid` is run (or read from the store) at `seed`; the chosen run is also the final run
+    for that seed, so tuning costs len(lr_grid) - 1 extra runs per point. Returns method, fraction, lr,
+    best_val_acc. Notebooks share it so that the same (method, fraction) always gets the same rate.
+    """
+    from .config import grid
+    from .errors import check_nonempty, check_range
+    from .sweep import sweep
+
+    check_nonempty("lr_grid", lr_grid)
+    for lr in lr_grid:
+        check_range("lr_grid", lr, low=0, low_open=True)
+    configs = [c for lr in lr_grid for c in grid(profile, methods, fractions, [seed], lr=lr, **knobs)]
+    return select_on_validation(sweep(configs, results_dir, device, desc="lr tuning"), "lr")

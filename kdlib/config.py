@@ -20,6 +20,9 @@ from .train import TrainConfig
 
 # method -> does it need a teacher
 METHODS = {"labels": False, "kd": True, "ls": False}
+# what a KD student is distilled from: the teacher itself, or one of the controls of C2/C3 (kdlib.signals)
+SIGNALS = ("teacher", "matched_smoothing", "permuted_dark", "argmax", "conditional", "random_head",
+           "smoothed_onehot")
 DATASETS = ("mnist1d", "digits")
 FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -34,7 +37,7 @@ PROFILES = {
     "cpu": dict(
         data={"mnist1d": dict(n_train=4000, n_val=1000, n_test=1000), "digits": dict(n_val=300, n_test=300)},
         student="cnn-base", teacher="cnn-base",
-        train=TrainConfig(epochs=60, min_steps=1500, batch_size=128, lr=3e-3),
+        train=TrainConfig(epochs=60, min_steps=1000, batch_size=128, lr=3e-3),
         teacher_train=TrainConfig(epochs=100, min_steps=1500, batch_size=128, lr=1e-2),
         fractions=FRACTIONS, seeds=(0, 1, 2, 3, 4), tau=4.0,
     ),
@@ -59,7 +62,8 @@ class RunConfig:
     teacher: str | None = "cnn-base"  # also the reference for agreement metrics of label-trained students
     tau: float | None = 4.0
     lam: float | None = 1.0
-    eps: float | None = None  # label smoothing, method "ls"
+    eps: float | None = None  # label smoothing: method "ls", and signal "smoothed_onehot"
+    signal: str | None = "teacher"  # method "kd" only: the teacher's distribution or a control (SIGNALS)
     train: TrainConfig = TrainConfig()
     teacher_train: TrainConfig = TrainConfig()
     teacher_seed: int = 0
@@ -80,7 +84,8 @@ class RunConfig:
         if self.method == "kd":
             check_range("tau", self.tau, low=0, low_open=True)
             check_range("lam", self.lam, low=0, high=1)
-        if self.method == "ls":
+            check_choice("signal", self.signal, SIGNALS)
+        if self.method == "ls" or (self.method == "kd" and self.signal == "smoothed_onehot"):
             check_range("eps", self.eps, low=0, high=1, high_open=True)
         self.train.validate()
         self.teacher_train.validate()
@@ -89,8 +94,8 @@ class RunConfig:
     def canonical(self) -> "RunConfig":
         """Blank the knobs a method does not use, so e.g. label runs are shared across a tau sweep."""
         if self.method != "kd":
-            return replace(self, tau=None, lam=None, eps=self.eps if self.method == "ls" else None)
-        return replace(self, eps=None)
+            return replace(self, tau=None, lam=None, signal=None, eps=self.eps if self.method == "ls" else None)
+        return replace(self, eps=self.eps if self.signal == "smoothed_onehot" else None)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -18,20 +18,26 @@ from tqdm.auto import tqdm
 from . import __version__
 from .config import METHODS, RunConfig
 from .data import load, nested_subset
-from .losses import kd_loss, label_smoothing_ce
+from . import signals
+from .losses import kd_loss, kl_to_targets, label_smoothing_ce
 from .metrics import classification_metrics
 from .models import build_model
 from .store import Store
-from .teachers import get_teacher
+from .teachers import get_teacher, random_head_logits
 from .train import Diverged, predict, resolve_device, train
 
 
 def make_loss(cfg: RunConfig):
-    """loss_fn(student_logits, y, teacher_logits) for the run's method, chosen once, outside the loop."""
+    """loss_fn(student_logits, y, targets) for the run's method, chosen once, outside the loop.
+
+    For KD, `targets` are the teacher's logits (signal "teacher") or a control's target probabilities.
+    """
     if cfg.method == "labels":
         return lambda s, y, t: F.cross_entropy(s, y)
-    if cfg.method == "kd":
+    if cfg.method == "kd" and cfg.signal == "teacher":
         return functools.partial(_kd, lam=cfg.lam, tau=cfg.tau)
+    if cfg.method == "kd":
+        return functools.partial(_kd_to_probs, lam=cfg.lam, tau=cfg.tau)
     if cfg.method == "ls":
         return lambda s, y, t: label_smoothing_ce(s, y, cfg.eps)
     raise AssertionError(cfg.method)  # validate() has already rejected unknown methods
@@ -39,6 +45,27 @@ def make_loss(cfg: RunConfig):
 
 def _kd(s, y, t, lam, tau):
     return kd_loss(s, y, t, lam=lam, tau=tau)
+
+
+def _kd_to_probs(s, y, q, lam, tau):
+    """L_lambda with the tempered teacher distribution replaced by target probabilities q."""
+    loss = lam * tau**2 * kl_to_targets(s, q, tau)
+    return loss + (1 - lam) * F.cross_entropy(s, y) if lam < 1 else loss
+
+
+def distill_targets(cfg: RunConfig, teacher, data, idx: torch.Tensor) -> torch.Tensor:
+    """What a KD student on the subset `idx` is trained towards: the teacher's logits [M, K] for signal
+    "teacher", else the control's target probabilities [M, K] (computed once per run, seeded by the run)."""
+    if cfg.signal == "teacher":
+        return teacher.logits["train"][idx]
+    y = data.y_train[idx]
+    if cfg.signal == "smoothed_onehot":
+        return signals.smoothed_onehot(y, data.num_classes, cfg.eps, cfg.tau)
+    if cfg.signal == "random_head":
+        return F.softmax(random_head_logits(teacher, data.x_train[idx], cfg.seed) / cfg.tau, dim=1)
+    p = F.softmax(teacher.logits["train"][idx] / cfg.tau, dim=1)
+    g = torch.Generator().manual_seed(cfg.seed)
+    return signals.TRANSFORMS[cfg.signal](p.cpu(), y.cpu(), g).to(p.device)
 
 
 @functools.lru_cache(maxsize=4)
@@ -58,7 +85,7 @@ def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
     teacher = get_teacher(cfg, data, dev, results_dir) if cfg.teacher is not None else None
     idx = nested_subset(data.y_train.cpu(), cfg.fraction, cfg.seed).to(dev)
     x, y = data.x_train[idx], data.y_train[idx]
-    targets = teacher.logits["train"][idx] if METHODS[cfg.method] else None
+    targets = distill_targets(cfg, teacher, data, idx) if METHODS[cfg.method] else None
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.student, data.input_shape, data.num_classes).to(dev)

@@ -7,6 +7,7 @@ whose stored key differs is reported and the teacher is retrained.
 """
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 import warnings
@@ -87,3 +88,12 @@ def _save(blob: dict, path: Path) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def random_head_logits(teacher: Teacher, x: torch.Tensor, seed: int) -> torch.Tensor:
+    """Logits of the teacher with its last layer re-initialised (seeded): features kept, class mapping scrambled."""
+    model = copy.deepcopy(teacher.model)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG stream alone
+        torch.manual_seed(seed)
+        model.head.reset_parameters()
+    return predict(model, x)
