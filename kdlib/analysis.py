@@ -12,14 +12,15 @@ def summarize(df: pd.DataFrame, metric: str = "test_acc", by=("method", "fractio
 
 
 def relative_gain(df: pd.DataFrame, method: str, baseline: str = "labels", metric: str = "test_acc",
-                  higher_is_better: bool = True) -> pd.DataFrame:
+                  higher_is_better: bool = True, col: str = "method") -> pd.DataFrame:
     """Per fraction: (method - baseline) / baseline, paired by seed, then mean and std over seeds.
 
     For a metric where lower is better (perplexity), the sign is flipped so a positive gain is an improvement.
+    `col` names the column that tells methods apart ("variant" separates the KD controls).
     """
     ok = df[df["status"] == "ok"]
-    a = ok[ok["method"] == method].set_index(["fraction", "seed"])[metric]
-    b = ok[ok["method"] == baseline].set_index(["fraction", "seed"])[metric]
+    a = ok[ok[col] == method].set_index(["fraction", "seed"])[metric]
+    b = ok[ok[col] == baseline].set_index(["fraction", "seed"])[metric]
     gain = ((a - b) / b).dropna()
     if not higher_is_better:
         gain = -gain
@@ -56,40 +57,46 @@ def efficiency_factor(fractions, baseline_acc, method_fractions, method_acc) -> 
     return np.asarray(out)
 
 
+def seed_gains(df: pd.DataFrame, method: str, fraction: float, baseline: str = "labels", metric: str = "test_acc",
+               higher_is_better: bool = True, col: str = "method") -> pd.Series:
+    """Relative gain of `method` over `baseline` at one fraction, per seed (paired by seed)."""
+    ok = df[(df["status"] == "ok") & (df["fraction"] == fraction)]
+    a = ok[ok[col] == method].set_index("seed")[metric]
+    b = ok[ok[col] == baseline].set_index("seed")[metric]
+    g = ((a - b) / b).dropna()
+    return g if higher_is_better else -g
+
+
+def paired_rule(d: pd.Series) -> str:
+    """The decision rule every verdict here uses, on per-seed differences d (positive = claim holds):
+    'reproduced' if mean(d) > std(d) (a paired t-statistic above sqrt(n)), 'not reproduced' if mean(d) <= 0,
+    'mixed' otherwise (and with a single seed)."""
+    d = d.dropna()
+    mean = float(d.mean())
+    if not mean > 0:
+        return "not reproduced"
+    return "reproduced" if len(d) > 1 and mean > float(d.std()) else "mixed"
+
+
 def verdict_growing_gain(gain: pd.DataFrame, df: pd.DataFrame, method: str, baseline: str = "labels",
-                         metric: str = "test_acc", higher_is_better: bool = True) -> dict:
+                         metric: str = "test_acc", higher_is_better: bool = True, col: str = "method") -> dict:
     """C1's criterion: the relative gain at the smallest fraction exceeds the gain at the largest.
 
-    d = gain(smallest) - gain(largest), paired by seed. 'reproduced' if mean(d) > std(d) (more than one
-    seed-to-seed standard deviation above zero), 'not reproduced' if mean(d) <= 0, else 'mixed'.
+    d = gain(smallest) - gain(largest), paired by seed, judged by `paired_rule`.
     """
-    ok = df[df["status"] == "ok"]
     lo, hi = gain["fraction"].min(), gain["fraction"].max()
-
-    def per_seed(frac):
-        a = ok[(ok["method"] == method) & (ok["fraction"] == frac)].set_index("seed")[metric]
-        b = ok[(ok["method"] == baseline) & (ok["fraction"] == frac)].set_index("seed")[metric]
-        g = (a - b) / b
-        return -g if not higher_is_better else g
-
-    d = (per_seed(lo) - per_seed(hi)).dropna()
-    mean, std = float(d.mean()), float(d.std()) if len(d) > 1 else float("nan")
-    if mean <= 0:
-        verdict = "not reproduced"
-    elif len(d) > 1 and mean > std:
-        verdict = "reproduced"
-    else:
-        verdict = "mixed"
+    kw = dict(baseline=baseline, metric=metric, higher_is_better=higher_is_better, col=col)
+    d = (seed_gains(df, method, lo, **kw) - seed_gains(df, method, hi, **kw)).dropna()
     g_lo = gain.loc[gain["fraction"] == lo].iloc[0]
     g_hi = gain.loc[gain["fraction"] == hi].iloc[0]
     return {
-        "verdict": verdict,
+        "verdict": paired_rule(d),
         "criterion": (f"relative gain of {method} over {baseline} at alpha={lo:g} exceeds that at alpha={hi:g} "
                       "by more than one seed std of the paired difference"),
         "gain_smallest": float(g_lo["gain_mean"]), "gain_smallest_std": float(g_lo["gain_std"]),
         "gain_largest": float(g_hi["gain_mean"]), "gain_largest_std": float(g_hi["gain_std"]),
-        "difference_mean": mean, "difference_std": std, "n_seeds": int(len(d)),
-        "alpha_smallest": float(lo), "alpha_largest": float(hi),
+        "difference_mean": float(d.mean()), "difference_std": float(d.std()) if len(d) > 1 else float("nan"),
+        "n_seeds": int(len(d)), "alpha_smallest": float(lo), "alpha_largest": float(hi),
     }
 
 

@@ -5,8 +5,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-COLORS = {"labels": "#4d4d4d", "kd": "#d62728", "ls": "#1f77b4"}
-LABELS = {"labels": "labels only", "kd": "distillation (KD)", "ls": "label smoothing"}
+COLORS = {"labels": "#4d4d4d", "kd": "#d62728", "ls": "#1f77b4", "smoothed_onehot": "#17becf",
+          "matched_smoothing": "#9467bd", "permuted_dark": "#ff7f0e", "argmax": "#8c564b",
+          "conditional": "#2ca02c", "random_head": "#7f7f7f"}
+LABELS = {"labels": "labels only", "kd": "distillation (KD)", "ls": "label smoothing (ε tuned)",
+          "smoothed_onehot": "class-agnostic smoothed teacher", "matched_smoothing": "KD, matched smoothing",
+          "permuted_dark": "KD, permuted dark knowledge", "argmax": "KD, teacher argmax only",
+          "conditional": "KD, teacher where right", "random_head": "KD, random-head teacher"}
 
 
 def style() -> None:
@@ -38,3 +43,21 @@ def save(fig, figures_dir, name: str) -> list[Path]:
     for p in paths:
         fig.savefig(p, bbox_inches="tight")
     return paths
+
+
+def accuracy_panel(ax, summary, variants, fractions, col: str = "variant") -> None:
+    """Mean ± std test accuracy vs alpha, one curve per variant (summary from analysis.summarize)."""
+    for v in variants:
+        curve = summary[summary[col] == v].sort_values("fraction")
+        errorbar_curve(ax, curve["fraction"], curve["mean"], curve["std"].fillna(0), v)
+    ax.set_ylabel("test accuracy")
+    fraction_axis(ax, fractions)
+
+
+def gain_panel(ax, gains: dict, fractions) -> None:
+    """Relative gain over labels (%) vs alpha, one curve per variant (gains: variant -> relative_gain table)."""
+    for v, g in gains.items():
+        errorbar_curve(ax, g["fraction"], 100 * g["gain_mean"], 100 * g["gain_std"].fillna(0), v)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel("relative gain over labels (%)")
+    fraction_axis(ax, fractions)

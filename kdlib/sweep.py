@@ -139,6 +139,8 @@ def table(records) -> pd.DataFrame:
         c = r["config"]
         row = {k: v for k, v in c.items() if not isinstance(v, dict)}
         row["lr"] = c["train"]["lr"]
+        # one name per kind of student: labels, ls, kd, or the KD control's signal
+        row["variant"] = c["signal"] if c["method"] == "kd" and c.get("signal", "teacher") != "teacher" else c["method"]
         row.update(r.get("metrics", {}))
         row.update({k: r.get(k) for k in ("key", "status", "n_train", "steps", "wall_time_s", "device",
                                           "kdlib_version")})

@@ -160,3 +160,13 @@ def test_select_on_validation_picks_best_mean():
     best = select_on_validation(pd.DataFrame(rows), "lr")
     assert len(best) == 1
     assert best.iloc[0]["lr"] == 1e-2 and best.iloc[0]["best_val_acc"] == pytest.approx(0.66)
+
+
+def test_paired_rule_cases():
+    import pandas as pd
+    from kdlib.analysis import paired_rule
+
+    assert paired_rule(pd.Series([0.3, 0.2, 0.25])) == "reproduced"      # mean 0.25 > std 0.05
+    assert paired_rule(pd.Series([0.3, -0.2, 0.1])) == "mixed"           # mean 0.067 < std 0.26
+    assert paired_rule(pd.Series([-0.1, 0.05, -0.02])) == "not reproduced"
+    assert paired_rule(pd.Series([0.2])) == "mixed"                      # one seed decides nothing
