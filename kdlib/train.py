@@ -112,7 +112,9 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
     total = num_steps(n, cfg)
     device = x.device
     generator = torch.Generator().manual_seed(int(seed))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # the fused kernel is ~12% faster per step on CPU for these small models (benchmarks/bench_train_loop.py)
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, cfg.warmup))
     model.train()
     loss = torch.zeros(())

@@ -34,6 +34,7 @@ BAD = {
     "student": (["--student", "resnet-9"], "student", "resnet-9", "cnn-tiny"),
     "device_banana": (["--device", "banana"], "device", "banana", None),
     "seed_-1": (["--seed", "-1"], "seed", "-1", None),
+    "signal": (["--signal", "shuffled"], "signal", "shuffled", "permuted_dark"),
 }
 if not torch.cuda.is_available():
     BAD["device_cuda"] = (["--device", "cuda"], "device", "cuda", None)
