@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import __version__
+from . import __version__, signals
 from .config import METHODS, RunConfig
 from .data import load, nested_subset
-from . import signals
 from .losses import kd_loss, kl_to_targets, label_smoothing_ce
 from .metrics import classification_metrics
 from .models import build_model
