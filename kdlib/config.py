@@ -38,17 +38,15 @@ PROFILES = {
         data={"mnist1d": dict(n_train=4000, n_val=1000, n_test=1000), "digits": dict(n_val=300, n_test=300)},
         student="cnn-base", teacher="cnn-base",
         train=TrainConfig(epochs=60, min_steps=1000, batch_size=128, lr=3e-3),
+        # teacher lr: 1e-2 over 3e-3 on validation accuracy (0.925 vs 0.876, cnn-base, seed 0)
         teacher_train=TrainConfig(epochs=100, min_steps=1500, batch_size=128, lr=1e-2),
         fractions=FRACTIONS, seeds=(0, 1, 2, 3, 4), tau=4.0,
     ),
-    "gpu": dict(
-        data={"mnist1d": dict(n_train=4000, n_val=1000, n_test=1000), "digits": dict(n_val=300, n_test=300)},
-        student="cnn-base", teacher="cnn-base",
-        train=TrainConfig(epochs=200, min_steps=5000, batch_size=128, lr=3e-3),
-        teacher_train=TrainConfig(epochs=300, min_steps=5000, batch_size=128, lr=1e-2),
-        fractions=FRACTIONS, seeds=(0, 1, 2, 3, 4), tau=4.0,
-    ),
 }
+# gpu: the cpu setting trained longer (CIFAR at paper scale is a later addition)
+PROFILES["gpu"] = dict(PROFILES["cpu"],
+                       train=TrainConfig(epochs=200, min_steps=5000, batch_size=128, lr=3e-3),
+                       teacher_train=TrainConfig(epochs=300, min_steps=5000, batch_size=128, lr=1e-2))
 
 
 @dataclass(frozen=True)

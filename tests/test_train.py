@@ -82,28 +82,8 @@ def test_train_reports_steps_and_learns():
     assert F.cross_entropy(model(x), y).item() < 0.5 * before
 
 
-def test_train_raises_diverged_at_first_nonfinite_check():
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(120, 40, generator=g), torch.randint(0, 10, (120,), generator=g)
-    seen = []
-
-    def loss_fn(s, yy, _t):
-        loss = F.cross_entropy(s, yy)
-        seen.append(loss.item())
-        return loss
-
-    torch.manual_seed(0)
-    model = build_model("mlp-tiny", (40,), 10)
-    with pytest.raises(Diverged) as e:
-        train(model, x, y, loss_fn, TrainConfig(epochs=2, min_steps=40, batch_size=64, lr=1e20), seed=0,
-              check_every=1)
-    first_bad = next(i for i, v in enumerate(seen) if not math.isfinite(v)) + 1
-    assert isinstance(e.value.step, int) and e.value.step == first_bad == len(seen)
-    assert not math.isfinite(e.value.loss)
-
-
-def test_diverged_step_is_exact_without_per_step_sync():
-    """With the default check interval the loop still reports the first non-finite step, not the check step."""
+def _diverging_run(min_steps: int, **train_kwargs):
+    """Train a tiny MLP with lr=1e20 (NaN within a few steps); return the Diverged error and every loss seen."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(120, 40, generator=g), torch.randint(0, 10, (120,), generator=g)
     seen = []
@@ -116,10 +96,22 @@ def test_diverged_step_is_exact_without_per_step_sync():
     torch.manual_seed(0)
     with pytest.raises(Diverged) as e:
         train(build_model("mlp-tiny", (40,), 10), x, y, loss_fn,
-              TrainConfig(epochs=2, min_steps=150, batch_size=64, lr=1e20), seed=0)
+              TrainConfig(epochs=2, min_steps=min_steps, batch_size=64, lr=1e20), seed=0, **train_kwargs)
     first_bad = next(i for i, v in enumerate(seen) if not math.isfinite(v)) + 1
+    return e.value, seen, first_bad
+
+
+def test_train_raises_diverged_at_first_nonfinite_check():
+    err, seen, first_bad = _diverging_run(40, check_every=1)
+    assert isinstance(err.step, int) and err.step == first_bad == len(seen)
+    assert not math.isfinite(err.loss)
+
+
+def test_diverged_step_is_exact_without_per_step_sync():
+    """With the default check interval the loop still reports the first non-finite step, not the check step."""
+    err, seen, first_bad = _diverging_run(150)
     assert first_bad < 100 and len(seen) == 100  # noticed at the first check, after 100 steps
-    assert e.value.step == first_bad
+    assert err.step == first_bad
 
 
 @pytest.fixture(scope="module")
