@@ -7,6 +7,7 @@ import sys
 
 from .config import DATASETS, METHODS, PROFILES, SIGNALS, make_config
 from .errors import ConfigError
+from .losses import OBJECTIVES
 from .models import MODELS
 
 
@@ -23,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--lam", type=float, default=None, help="weight of the distillation term in [0, 1] (default 1)")
     r.add_argument("--eps", type=float, default=None, help="label smoothing in [0, 1), method ls")
     r.add_argument("--signal", default=None, help=f"KD target: {', '.join(SIGNALS)} (default teacher)")
+    r.add_argument("--objective", default=None, help=f"KD term: {', '.join(OBJECTIVES)} (default forward_kl)")
     r.add_argument("--lr", type=float, default=None, help="student learning rate (default: the profile's)")
     r.add_argument("--student", default=None, help=f"one of {', '.join(MODELS)}")
     r.add_argument("--teacher", default=None, help=f"one of {', '.join(MODELS)}, or none (labels only)")
@@ -44,7 +46,8 @@ def _run(a) -> int:
     from .store import Store
 
     cfg = make_config(a.profile, a.dataset, method=a.method, fraction=a.fraction, seed=a.seed, tau=a.tau,
-                      lam=a.lam, eps=a.eps, signal=a.signal, lr=a.lr, student=a.student, teacher=a.teacher)
+                      lam=a.lam, eps=a.eps, signal=a.signal, objective=a.objective, lr=a.lr, student=a.student,
+                      teacher=a.teacher)
     cached = Store(a.results_dir).get(cfg.key()) is not None
     sweep([cfg], results_dir=a.results_dir, device=a.device, progress=False)
     record = Store(a.results_dir).get(cfg.key())

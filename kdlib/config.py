@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import ConfigError, check_choice, check_range
+from .losses import OBJECTIVES
 from .models import MODELS
 from .store import config_hash
 from .train import TrainConfig
@@ -62,6 +63,7 @@ class RunConfig:
     lam: float | None = 1.0
     eps: float | None = None  # label smoothing: method "ls", and signal "smoothed_onehot"
     signal: str | None = "teacher"  # method "kd" only: the teacher's distribution or a control (SIGNALS)
+    objective: str | None = "forward_kl"  # method "kd" with signal "teacher": the distillation term (OBJECTIVES)
     train: TrainConfig = TrainConfig()
     teacher_train: TrainConfig = TrainConfig()
     teacher_seed: int = 0
@@ -80,9 +82,14 @@ class RunConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name}={value!r} is not allowed; allowed: an integer >= 0")
         if self.method == "kd":
-            check_range("tau", self.tau, low=0, low_open=True)
+            if self.objective != "logit_mse":  # the only objective without a temperature
+                check_range("tau", self.tau, low=0, low_open=True)
             check_range("lam", self.lam, low=0, high=1)
             check_choice("signal", self.signal, SIGNALS)
+            check_choice("objective", self.objective, OBJECTIVES)
+            if self.signal != "teacher" and self.objective != "forward_kl":
+                raise ConfigError(f"objective={self.objective!r} with signal={self.signal!r}: the controls are "
+                                  "distilled with forward_kl only; allowed: objective='forward_kl'")
         if self.method == "ls" or (self.method == "kd" and self.signal == "smoothed_onehot"):
             check_range("eps", self.eps, low=0, high=1, high_open=True)
         self.train.validate()
@@ -92,8 +99,10 @@ class RunConfig:
     def canonical(self) -> "RunConfig":
         """Blank the knobs a method does not use, so e.g. label runs are shared across a tau sweep."""
         if self.method != "kd":
-            return replace(self, tau=None, lam=None, signal=None, eps=self.eps if self.method == "ls" else None)
-        return replace(self, eps=self.eps if self.signal == "smoothed_onehot" else None)
+            return replace(self, tau=None, lam=None, signal=None, objective=None,
+                           eps=self.eps if self.method == "ls" else None)
+        return replace(self, eps=self.eps if self.signal == "smoothed_onehot" else None,
+                       tau=None if self.objective == "logit_mse" else self.tau)
 
     def as_dict(self) -> dict:
         return asdict(self)

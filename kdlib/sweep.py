@@ -34,7 +34,7 @@ def make_loss(cfg: RunConfig):
     if cfg.method == "labels":
         return lambda s, y, t: F.cross_entropy(s, y)
     if cfg.method == "kd" and cfg.signal == "teacher":
-        return functools.partial(_kd, lam=cfg.lam, tau=cfg.tau)
+        return functools.partial(_kd, lam=cfg.lam, tau=cfg.tau, objective=cfg.objective)
     if cfg.method == "kd":
         return functools.partial(_kd_to_probs, lam=cfg.lam, tau=cfg.tau)
     if cfg.method == "ls":
@@ -42,8 +42,8 @@ def make_loss(cfg: RunConfig):
     raise AssertionError(cfg.method)  # validate() has already rejected unknown methods
 
 
-def _kd(s, y, t, lam, tau):
-    return kd_loss(s, y, t, lam=lam, tau=tau)
+def _kd(s, y, t, lam, tau, objective):
+    return kd_loss(s, y, t, lam=lam, tau=tau, objective=objective)
 
 
 def _kd_to_probs(s, y, q, lam, tau):

@@ -35,6 +35,7 @@ BAD = {
     "device_banana": (["--device", "banana"], "device", "banana", None),
     "seed_-1": (["--seed", "-1"], "seed", "-1", None),
     "signal": (["--signal", "shuffled"], "signal", "shuffled", "permuted_dark"),
+    "objective": (["--objective", "js"], "objective", "js", "reverse_kl"),
 }
 if not torch.cuda.is_available():
     BAD["device_cuda"] = (["--device", "cuda"], "device", "cuda", None)

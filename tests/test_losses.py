@@ -153,3 +153,63 @@ def test_gradient_of_pure_kd_scales_as_tau():
     kd_loss(s, torch.tensor(Y), t64(T), lam=1.0, tau=tau).backward()
     expected = tau * (np_softmax(np.asarray(S) / tau) - np_softmax(np.asarray(T) / tau)) / len(Y)
     np.testing.assert_allclose(s.grad.numpy(), expected, rtol=1e-12, atol=1e-14)
+
+
+# ---- distillation objectives (reverse KL, logit MSE, teacher-only temperature) against hand computations
+
+def _kl_rows(p, q):
+    return float(np.mean([sum(p[i, k] * math.log(p[i, k] / q[i, k]) for k in range(p.shape[1]))
+                          for i in range(p.shape[0])]))
+
+
+@pytest.mark.parametrize("tau", [1.0, 3.0])
+def test_reverse_kl_matches_hand(tau):
+    from kdlib.losses import distill_term
+
+    p, q = np_softmax(np.asarray(T) / tau), np_softmax(np.asarray(S) / tau)
+    expected = tau**2 * _kl_rows(q, p)  # KL(student || teacher)
+    got = distill_term(t64(S), t64(T), tau, "reverse_kl").item()
+    assert math.isclose(got, expected, rel_tol=1e-10)
+    assert not math.isclose(got, tau**2 * _kl_rows(p, q), rel_tol=1e-3)  # and it is not the forward KL
+
+
+def test_logit_mse_matches_hand_and_ignores_tau():
+    from kdlib.losses import distill_term
+
+    expected = float(np.mean((np.asarray(S) - np.asarray(T)) ** 2))  # mean over 2 x 3 entries
+    assert math.isclose(expected, (1.0 + 4.0 + 0.25 + 0.64 + 6.25 + 2.25) / 6)
+    for tau in (1.0, 10.0):
+        assert math.isclose(distill_term(t64(S), t64(T), tau, "logit_mse").item(), expected, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("tau", [0.5, 4.0])
+def test_teacher_only_temperature_matches_hand(tau):
+    from kdlib.losses import distill_term
+
+    p = np_softmax(np.asarray(T) / tau)  # tempered teacher
+    q = np_softmax(np.asarray(S))        # untempered student, and no tau^2
+    assert math.isclose(distill_term(t64(S), t64(T), tau, "teacher_tau").item(), _kl_rows(p, q), rel_tol=1e-10)
+
+
+def test_objectives_in_kd_loss_mix_with_labels():
+    from kdlib.losses import OBJECTIVES, distill_term
+
+    y = torch.tensor(Y)
+    for objective in OBJECTIVES:
+        full = kd_loss(t64(S), y, t64(T), lam=0.25, tau=2.0, objective=objective).item()
+        parts = 0.75 * hand_ce(S, Y) + 0.25 * distill_term(t64(S), t64(T), 2.0, objective).item()
+        assert math.isclose(full, parts, rel_tol=1e-10)
+        zero = kd_loss(t64(T), y, t64(T), lam=1.0, tau=2.0, objective=objective).item()
+        if objective == "teacher_tau":  # the student is not tempered, so s == t is not its minimum at tau != 1
+            assert zero > 0.01
+        else:
+            assert zero == pytest.approx(0, abs=1e-12)
+
+
+def test_large_tau_forward_kl_approaches_half_mse_of_centred_logits():
+    from kdlib.losses import distill_term
+
+    s, t = t64(S), t64(T)
+    sc, tc = s - s.mean(1, keepdim=True), t - t.mean(1, keepdim=True)
+    limit = ((sc - tc) ** 2).sum(1).mean().item() / (2 * 3)
+    assert distill_term(s, t, 1000.0, "forward_kl").item() == pytest.approx(limit, rel=1e-3)

@@ -44,7 +44,7 @@ def test_canonical_shares_label_runs_across_kd_knobs():
     assert a.key() == b.key()
     assert (a.tau, a.lam, a.eps) == (None, None, None)
     raw = RunConfig(method="labels", tau=2.0, lam=0.3, eps=0.1)
-    assert raw.canonical() == RunConfig(method="labels", tau=None, lam=None, eps=None, signal=None)
+    assert raw.canonical() == RunConfig(method="labels", tau=None, lam=None, eps=None, signal=None, objective=None)
     assert raw.key() == RunConfig(method="labels", tau=9.0).key()
     # knobs that matter still separate runs
     assert make_config("smoke", method="kd", tau=2.0).key() != make_config("smoke", method="kd", tau=8.0).key()
@@ -294,3 +294,16 @@ def test_teacher_file_is_written_in_every_results_dir(swept, tmp_path):
     teachers.get_teacher(cfg, data, dev, res)  # loaded from res, now in memory
     teachers.get_teacher(cfg, data, dev, other)
     assert (other / "teachers" / f"{cfg.teacher_key()}.pt").exists()
+
+
+def test_objective_validation_and_canonical_tau():
+    from kdlib.config import make_config
+    from kdlib.errors import ConfigError
+
+    mse = make_config("smoke", method="kd", objective="logit_mse", tau=7.0)
+    assert mse.tau is None and mse.key() == make_config("smoke", method="kd", objective="logit_mse").key()
+    assert make_config("smoke", method="kd", objective="reverse_kl").key() != make_config("smoke", method="kd").key()
+    with pytest.raises(ConfigError, match="objective='kl2'"):
+        make_config("smoke", method="kd", objective="kl2")
+    with pytest.raises(ConfigError, match="signal='argmax'"):
+        make_config("smoke", method="kd", objective="logit_mse", signal="argmax")
