@@ -50,13 +50,23 @@ def test_notebook_runs_at_smoke(path, tmp_path):
                    for e in board.values())
 
 
-def test_bad_parameter_stops_before_training(tmp_path):
-    """A bad value is reported by name before any run is stored."""
-    path = next(p for p in NOTEBOOKS if p.stem.startswith("01"))
+BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message must contain)
+    "00": ("profile", "laptop", "profile='laptop' is not known; allowed: cpu, gpu, smoke"),
+    "01": ("fractions", [0.1, 1.5], "fraction=1.5 is outside the allowed range (0, 1]"),
+    "02": ("eps_grid", [0.1, 1.2], "eps_grid=1.2 is outside the allowed range [0, 1)"),
+    "03": ("n_examples", 0, "n_examples=0 is outside the allowed range [1, 8]"),
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_bad_parameter_stops_before_training(path, tmp_path):
+    """A bad value is reported by name, with what is allowed, before any run is stored."""
+    assert path.stem[:2] in BAD_VALUES, f"add a bad-value case for {path.name}"
+    name, value, message = BAD_VALUES[path.stem[:2]]
     with pytest.raises(pm.PapermillExecutionError) as err:
         pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), cwd=str(path.parent), kernel_name="python3",
-                            progress_bar=False, parameters={"profile": "smoke", "fractions": [0.1, 1.5],
+                            progress_bar=False, parameters={"profile": "smoke", name: value,
                                                             "results_dir": str(tmp_path / "results"),
                                                             "figures_dir": str(tmp_path / "figures")})
-    assert "fraction=1.5" in str(err.value) and "(0, 1]" in str(err.value)
-    assert not (tmp_path / "results" / "runs").exists()
+    assert "ConfigError" in str(err.value) and message in str(err.value)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "figures").exists()
