@@ -48,6 +48,9 @@ def test_notebook_runs_at_smoke(path, tmp_path):
         board = json.loads((figures / "scoreboard.json").read_text())
         assert all(e["profile"] == "smoke" and e["verdict"] in ("reproduced", "not reproduced", "mixed")
                    for e in board.values())
+    if path.stem.startswith("04"):  # the explorer: a static figure for papermill/HTML, and the live widget
+        images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert len(images) >= 2 and "application/vnd.jupyter.widget-view+json" in text
 
 
 BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message must contain)
@@ -55,6 +58,7 @@ BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message mus
     "01": ("fractions", [0.1, 1.5], "fraction=1.5 is outside the allowed range (0, 1]"),
     "02": ("eps_grid", [0.1, 1.2], "eps_grid=1.2 is outside the allowed range [0, 1)"),
     "03": ("n_examples", 0, "n_examples=0 is outside the allowed range [1, 8]"),
+    "04": ("taus", [1, 0], "taus=0 is outside the allowed range (0, inf)"),
 }
 
 
