@@ -128,7 +128,8 @@ def make_config(profile: str = "cpu", dataset: str = "mnist1d", **overrides) -> 
     check_choice("dataset", dataset, DATASETS)
     fields = dict(dataset=dataset, data=dict(p["data"][dataset]), student=p["student"], teacher=p["teacher"],
                   tau=p["tau"], train=p["train"], teacher_train=p["teacher_train"])
-    train_overrides = {k: overrides.pop(k) for k in list(overrides) if k in TrainConfig.__dataclass_fields__}
+    train_overrides = {k: v for k in list(overrides) if k in TrainConfig.__dataclass_fields__
+                       if (v := overrides.pop(k)) is not None}
     unknown = set(overrides) - set(RunConfig.__dataclass_fields__)
     if unknown:
         raise ConfigError(f"unknown config field(s) {sorted(unknown)}; allowed: "
@@ -136,7 +137,6 @@ def make_config(profile: str = "cpu", dataset: str = "mnist1d", **overrides) -> 
     fields.update({k: v for k, v in overrides.items() if v is not None})
     if fields["teacher"] in ("none", "None"):  # explicit 'no teacher' (None already means 'default')
         fields["teacher"] = None
-    train_overrides = {k: v for k, v in train_overrides.items() if v is not None}
     if train_overrides:
         fields["train"] = replace(fields["train"], **train_overrides)
     return RunConfig(**fields).validate().canonical()
