@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--lr", type=float, default=None, help="student learning rate (default: the profile's)")
     r.add_argument("--student", default=None, help=f"one of {', '.join(MODELS)}")
     r.add_argument("--teacher", default=None, help=f"one of {', '.join(MODELS)}, or none (labels only)")
+    r.add_argument("--teacher-fraction", type=float, default=None,
+                   help="share of the training set the teacher trains on, in (0, 1] (default 1)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     r.add_argument("--results-dir", default="results")
     q = sub.add_parser("reproduce", help="run the notebook series with papermill and write the scoreboard")
@@ -47,7 +49,7 @@ def _run(a) -> int:
 
     cfg = make_config(a.profile, a.dataset, method=a.method, fraction=a.fraction, seed=a.seed, tau=a.tau,
                       lam=a.lam, eps=a.eps, signal=a.signal, objective=a.objective, lr=a.lr, student=a.student,
-                      teacher=a.teacher)
+                      teacher=a.teacher, teacher_fraction=a.teacher_fraction)
     cached = Store(a.results_dir).get(cfg.key()) is not None
     sweep([cfg], results_dir=a.results_dir, device=a.device, progress=False)
     record = Store(a.results_dir).get(cfg.key())

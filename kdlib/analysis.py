@@ -129,3 +129,16 @@ def tuned_lr(profile: str, fractions, lr_grid, seed: int, results_dir, device="a
         check_range("lr_grid", lr, low=0, low_open=True)
     configs = [c for lr in lr_grid for c in grid(profile, methods, fractions, [seed], lr=lr, **knobs)]
     return select_on_validation(sweep(configs, results_dir, device, desc="lr tuning"), "lr")
+
+
+def combine_verdicts(verdicts) -> str:
+    """One verdict for a factor from one verdict per setting of it (e.g. per lambda, per teacher-student pair):
+    'reproduced' if every setting is, 'not reproduced' if none is, 'mixed' otherwise."""
+    verdicts = list(verdicts)
+    if not verdicts:
+        raise ValueError("no verdicts to combine")
+    if all(v == "reproduced" for v in verdicts):
+        return "reproduced"
+    if all(v == "not reproduced" for v in verdicts):
+        return "not reproduced"
+    return "mixed"

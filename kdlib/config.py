@@ -67,6 +67,10 @@ class RunConfig:
     train: TrainConfig = TrainConfig()
     teacher_train: TrainConfig = TrainConfig()
     teacher_seed: int = 0
+    # the teacher trains on this share of the training pool (a nested subset, seeded by teacher_seed), so that a
+    # student's fraction can exceed the teacher's: a student at `fraction` sees fraction / teacher_fraction of
+    # the teacher's sample count (C5). Label-trained students are compared with the full-data teacher.
+    teacher_fraction: float = 1.0
 
     def validate(self) -> "RunConfig":
         check_choice("dataset", self.dataset, DATASETS)
@@ -77,6 +81,7 @@ class RunConfig:
         elif METHODS[self.method]:
             raise ConfigError(f"method={self.method!r} needs a teacher; allowed teachers: {', '.join(MODELS)}")
         check_range("fraction", self.fraction, low=0, high=1, low_open=True)
+        check_range("teacher_fraction", self.teacher_fraction, low=0, high=1, low_open=True)
         for name in ("seed", "teacher_seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -97,12 +102,16 @@ class RunConfig:
         return self
 
     def canonical(self) -> "RunConfig":
-        """Blank the knobs a method does not use, so e.g. label runs are shared across a tau sweep."""
-        if self.method != "kd":
-            return replace(self, tau=None, lam=None, signal=None, objective=None,
-                           eps=self.eps if self.method == "ls" else None)
-        return replace(self, eps=self.eps if self.signal == "smoothed_onehot" else None,
-                       tau=None if self.objective == "logit_mse" else self.tau)
+        """Blank the knobs a method does not use, so e.g. label runs are shared across a tau sweep.
+
+        Numbers are made floats first, so fraction=1 and fraction=1.0 are one run."""
+        numbers = ("fraction", "teacher_fraction", "tau", "lam", "eps")
+        c = replace(self, **{k: float(getattr(self, k)) for k in numbers if getattr(self, k) is not None})
+        if c.method != "kd":
+            return replace(c, tau=None, lam=None, signal=None, objective=None, teacher_fraction=1.0,
+                           eps=c.eps if c.method == "ls" else None)
+        return replace(c, eps=c.eps if c.signal == "smoothed_onehot" else None,
+                       tau=None if c.objective == "logit_mse" else c.tau)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -114,7 +123,7 @@ class RunConfig:
         """Teachers are shared by every run with the same data, architecture, training and seed."""
         return config_hash({"dataset": self.dataset, "data": self.data, "teacher": self.teacher,
                             "teacher_train": asdict(self.teacher_train), "teacher_seed": self.teacher_seed,
-                            "format": 1})
+                            "teacher_fraction": float(self.teacher_fraction), "format": 2})
 
 
 def profile_defaults(profile: str) -> dict:

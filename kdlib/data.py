@@ -6,6 +6,7 @@ The teacher trains on all of `train`; a student on a subset of it chosen by `nes
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 from dataclasses import dataclass
 
@@ -117,13 +118,14 @@ def load(name: str, **kwargs) -> Dataset:
     return DATASETS[name](**kwargs)
 
 
-def nested_subset(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+def nested_subset(y: torch.Tensor, fraction: float, seed: int, stream: int = 0) -> torch.Tensor:
     """Indices of a class-stratified subset holding `fraction` of each class, nested across fractions.
 
-    For each class c with n_c samples, its indices are shuffled once by (seed, c) and the first
+    For each class c with n_c samples, its indices are shuffled once by (stream, seed, c) and the first
     max(1, round(fraction * n_c)) are kept. Because the shuffle does not depend on `fraction`, the subset
-    at a smaller fraction is contained in the subset at a larger one (same seed), and every class keeps
-    its share. Returns sorted int64 indices into y.
+    at a smaller fraction is contained in the subset at a larger one (same seed and stream), and every class
+    keeps its share. Students use stream 0; a teacher trained on part of the data uses stream 1, so its share
+    is independent of every student's subset. Returns sorted int64 indices into y.
     """
     if not (0.0 < float(fraction) <= 1.0):
         raise ConfigError(f"fraction={fraction} is outside the allowed range (0, 1]")
@@ -131,7 +133,15 @@ def nested_subset(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
     chosen = []
     for c in torch.unique(y).tolist():
         idx = torch.nonzero(y == c).flatten()
-        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(c))
+        g = torch.Generator().manual_seed(_subset_seed(int(stream), int(seed), int(c)))
         idx = idx[torch.randperm(len(idx), generator=g)]
         chosen.append(idx[: max(1, int(round(float(fraction) * len(idx))))])
     return torch.sort(torch.cat(chosen)).values
+
+
+def _subset_seed(stream: int, seed: int, c: int) -> int:
+    """The shuffle's seed for one class. Stream 0 keeps the original formula; other streams hash
+    (stream, seed, class) to 32 bits, since the CPU generator only uses the low 32 bits of a seed."""
+    if stream == 0:
+        return seed * 1_000_003 + c
+    return int.from_bytes(hashlib.sha256(f"{stream}/{seed}/{c}".encode()).digest()[:4], "little")

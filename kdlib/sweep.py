@@ -107,6 +107,7 @@ def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
             metrics.update(classification_metrics(predict(model, xs), ys, ts, prefix=f"{split}_"))
         if teacher is not None:
             metrics["teacher_test_acc"] = teacher.metrics["test_acc"]
+            metrics["teacher_n_train"] = teacher.metrics["n_train"]
         record["metrics"] = metrics
     record["wall_time_s"] = time.perf_counter() - start
     record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,4 +1,4 @@
-"""Teachers: trained once on the full training set, cached on disk with their logits.
+"""Teachers: trained once on the training set (or a nested share of it), cached on disk with their logits.
 
 One file per teacher, `<results_dir>/teachers/<teacher_key>.pt`, holding the weights, the teacher's logits on
 the train / val / test inputs (the inputs are not augmented, so the logits are reused by every student) and
@@ -18,7 +18,7 @@ import torch
 
 from . import __version__
 from .config import RunConfig
-from .data import Dataset
+from .data import Dataset, nested_subset
 from .losses import kd_loss
 from .metrics import classification_metrics
 from .models import build_model
@@ -48,11 +48,15 @@ def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
     torch.manual_seed(cfg.teacher_seed)  # the same init whether trained now or loaded below
     model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
     if blob is None:
-        train(model, data.x_train, data.y_train, _labels_only, cfg.teacher_train, seed=cfg.teacher_seed,
+        # its own training set: all of train, or a share of it drawn independently of the students' subsets
+        own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
+        train(model, data.x_train[own], data.y_train[own], _labels_only, cfg.teacher_train, seed=cfg.teacher_seed,
               progress=True)
+        # logits on every training input, so a student may use inputs the teacher never saw
         logits = {s: predict(model, getattr(data, f"x_{s}")) for s in ("train", "val", "test")}
-        metrics = {}
-        for s in ("train", "val", "test"):
+        metrics = {"n_train": len(own)}
+        metrics.update(classification_metrics(logits["train"][own], data.y_train[own], prefix="train_"))
+        for s in ("val", "test"):
             metrics.update(classification_metrics(logits[s], getattr(data, f"y_{s}"), prefix=f"{s}_"))
         blob = {"key": key, "version": __version__, "state_dict": model.state_dict(),
                 "logits": {s: v.cpu() for s, v in logits.items()}, "metrics": metrics}
@@ -63,6 +67,11 @@ def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
     teacher = Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
     _MEMORY[(path, str(device))] = teacher
     return teacher
+
+
+def teacher_subset(cfg: RunConfig, y: torch.Tensor) -> torch.Tensor:
+    """Indices of the training inputs the teacher of `cfg` learns from (all of them when teacher_fraction = 1)."""
+    return nested_subset(y, cfg.teacher_fraction, cfg.teacher_seed, stream=1)
 
 
 def _load(path: Path, key: str) -> dict | None:

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdlib.analysis import efficiency_factor, relative_gain, select_on_validation, summarize, verdict_growing_gain
+from kdlib.analysis import (combine_verdicts, efficiency_factor, relative_gain, select_on_validation, summarize,
+                            verdict_growing_gain)
 
 
 # ---------------------------------------------------------------- efficiency factor
@@ -170,3 +171,13 @@ def test_paired_rule_cases():
     assert paired_rule(pd.Series([0.3, -0.2, 0.1])) == "mixed"           # mean 0.067 < std 0.26
     assert paired_rule(pd.Series([-0.1, 0.05, -0.02])) == "not reproduced"
     assert paired_rule(pd.Series([0.2])) == "mixed"                      # one seed decides nothing
+
+
+def test_combine_verdicts():
+    assert combine_verdicts(["reproduced"] * 3) == "reproduced"
+    assert combine_verdicts(["not reproduced", "not reproduced"]) == "not reproduced"
+    assert combine_verdicts(["reproduced", "not reproduced"]) == "mixed"
+    assert combine_verdicts(["reproduced", "mixed"]) == "mixed"
+    assert combine_verdicts(["mixed"]) == "mixed"
+    with pytest.raises(ValueError):
+        combine_verdicts([])

@@ -36,6 +36,7 @@ BAD = {
     "seed_-1": (["--seed", "-1"], "seed", "-1", None),
     "signal": (["--signal", "shuffled"], "signal", "shuffled", "permuted_dark"),
     "objective": (["--objective", "js"], "objective", "js", "reverse_kl"),
+    "teacher_fraction": (["--teacher-fraction", "2"], "teacher_fraction", "2", "(0, 1]"),
 }
 if not torch.cuda.is_available():
     BAD["device_cuda"] = (["--device", "cuda"], "device", "cuda", None)

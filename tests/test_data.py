@@ -16,9 +16,10 @@ Y = torch.tensor(np.random.default_rng(0).permutation(np.repeat(list(_COUNTS), l
 FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 0.9, 1.0]
 
 
+@pytest.mark.parametrize("stream", [0, 1])
 @pytest.mark.parametrize("seed", range(8))
-def test_nested_subset_is_nested(seed):
-    subsets = {f: set(data.nested_subset(Y, f, seed).tolist()) for f in FRACTIONS}
+def test_nested_subset_is_nested(seed, stream):
+    subsets = {f: set(data.nested_subset(Y, f, seed, stream).tolist()) for f in FRACTIONS}
     for i, small in enumerate(FRACTIONS):
         for large in FRACTIONS[i + 1:]:
             assert subsets[small] <= subsets[large], (small, large)
@@ -26,9 +27,9 @@ def test_nested_subset_is_nested(seed):
 
 
 @pytest.mark.parametrize("fraction", FRACTIONS)
-@pytest.mark.parametrize("seed", [0, 3])
-def test_nested_subset_per_class_counts(fraction, seed):
-    idx = data.nested_subset(Y, fraction, seed)
+@pytest.mark.parametrize("seed,stream", [(0, 0), (3, 0), (0, 1)])
+def test_nested_subset_per_class_counts(fraction, seed, stream):
+    idx = data.nested_subset(Y, fraction, seed, stream)
     chosen = Y[idx]
     for c, n_c in _COUNTS.items():
         assert int((chosen == c).sum()) == max(1, round(fraction * n_c)), (c, n_c)
@@ -57,6 +58,15 @@ def test_nested_subset_deterministic_and_seed_dependent():
     others = [data.nested_subset(Y, 0.3, s) for s in range(5)]
     assert all(not torch.equal(a, o) for o in others)
     assert len({tuple(o.tolist()) for o in others}) == 5
+
+
+def test_nested_subset_streams_are_independent():
+    """The teacher's stream (1) never reproduces a student's subset (stream 0) for the same seed."""
+    for seed in range(5):
+        student = data.nested_subset(Y, 0.5, seed)
+        teacher = data.nested_subset(Y, 0.5, seed, stream=1)
+        assert not torch.equal(student, teacher)
+        assert torch.equal(teacher, data.nested_subset(Y, 0.5, seed, stream=1))  # still deterministic
 
 
 def test_nested_subset_full_fraction_is_everything():

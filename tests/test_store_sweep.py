@@ -307,3 +307,53 @@ def test_objective_validation_and_canonical_tau():
         make_config("smoke", method="kd", objective="kl2")
     with pytest.raises(ConfigError, match="signal='argmax'"):
         make_config("smoke", method="kd", objective="logit_mse", signal="argmax")
+
+
+# ---------------------------------------------------------------- a teacher on a share of the training set (C5)
+
+def test_teacher_fraction_keys_and_canonical():
+    half = make_config("smoke", method="kd", teacher_fraction=0.5)
+    full = make_config("smoke", method="kd")
+    assert half.teacher_fraction == 0.5 and full.teacher_fraction == 1.0
+    assert half.key() != full.key() and half.teacher_key() != full.teacher_key()
+    # label-trained students are always compared with the full-data teacher, so their runs are shared
+    labels = make_config("smoke", method="labels", teacher_fraction=0.5)
+    assert labels.teacher_fraction == 1.0
+    assert labels.key() == make_config("smoke", method="labels").key()
+    # integers and floats are one run
+    assert make_config("smoke", method="kd", fraction=1).key() == make_config("smoke", method="kd", fraction=1.0).key()
+    assert make_config("smoke", method="kd", tau=4).key() == make_config("smoke", method="kd", tau=4.0).key()
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ConfigError, match=rf"teacher_fraction={bad!r} is outside the allowed range \(0, 1\]"):
+            make_config("smoke", method="kd", teacher_fraction=bad)
+
+
+def test_teacher_trains_on_its_nested_share_and_students_may_exceed_it(tmp_path, monkeypatch):
+    from kdlib.data import nested_subset
+
+    cfg = make_config("smoke", method="kd", fraction=1.0, teacher_fraction=0.5, seed=0)
+    seen = []
+    real = teachers.train
+
+    def spy(model, x, y, *args, **kwargs):
+        seen.append((x, y))
+        return real(model, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(teachers, "train", spy)
+    teachers._MEMORY.clear()
+    record = sweep_mod.run_one(cfg, device="cpu", results_dir=tmp_path)
+    teachers._MEMORY.clear()
+    data = sweep_mod.dataset_for(cfg, resolve_device("cpu"))
+    own = nested_subset(data.y_train, 0.5, cfg.teacher_seed, stream=1)
+    assert torch.equal(own, teachers.teacher_subset(cfg, data.y_train))
+    # drawn independently of the students' subsets: not the seed-0 student's half
+    assert not torch.equal(own, nested_subset(data.y_train, 0.5, 0))
+    (x, y), = seen
+    assert torch.equal(x, data.x_train[own]) and torch.equal(y, data.y_train[own])
+    counts = torch.bincount(data.y_train, minlength=data.num_classes).tolist()
+    assert len(own) == sum(max(1, round(0.5 * n)) for n in counts)  # half of each class
+    assert record["n_train"] == len(data.y_train)  # the student sees twice the teacher's samples
+    assert record["metrics"]["teacher_n_train"] == len(own)
+    blob = torch.load(tmp_path / "teachers" / f"{cfg.teacher_key()}.pt", weights_only=True)
+    assert blob["metrics"]["n_train"] == len(own)
+    assert blob["logits"]["train"].shape == (len(data.y_train), data.num_classes)  # logits on every train input
