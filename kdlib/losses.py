@@ -18,23 +18,71 @@ def kl_to_targets(student_logits: torch.Tensor, target_probs: torch.Tensor, tau:
     return (torch.xlogy(target_probs, target_probs) - target_probs * log_q).sum(-1).mean()
 
 
-OBJECTIVES = ("forward_kl", "reverse_kl", "logit_mse", "teacher_tau")
+OBJECTIVES = ("forward_kl", "reverse_kl", "logit_mse", "teacher_tau", "dkd", "dist")
+DKD_ALPHA, DKD_BETA = 1.0, 8.0    # Zhao et al. (2022), CIFAR-100 values
+DIST_BETA, DIST_GAMMA = 1.0, 1.0  # Huang et al. (2022)
+
+
+def dkd_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, tau: float = 1.0,
+             alpha: float = DKD_ALPHA, beta: float = DKD_BETA) -> torch.Tensor:
+    """Decoupled KD (Zhao et al., 2022) for logits [B, K] and integer labels [B], batch mean:
+
+        tau^2 * (alpha * KL([p_y, 1 - p_y] || [q_y, 1 - q_y]) + beta * KL(p_hat || q_hat))
+
+    p = softmax(t / tau), q = softmax(s / tau); p_hat, q_hat = softmax over the K - 1 non-target classes.
+    """
+    target = F.one_hot(labels, student_logits.shape[-1]).bool()
+    rest = lambda z: z[~target].view(len(z), -1)  # the non-target columns, [B, K - 1]
+    log_p, log_q = F.log_softmax(teacher_logits / tau, dim=-1), F.log_softmax(student_logits / tau, dim=-1)
+    # log(1 - p_y) as a logsumexp of the other classes: finite even when p_y rounds to 1.
+    binary = lambda lg: torch.stack([lg[target], rest(lg).logsumexp(-1)], dim=-1)
+    tckd = F.kl_div(binary(log_q), binary(log_p), reduction="batchmean", log_target=True)
+    # Dropping the target column instead of masking it to -inf leaves no 0 * log 0 to special-case.
+    nckd = F.kl_div(F.log_softmax(rest(log_q), -1), F.log_softmax(rest(log_p), -1), reduction="batchmean",
+                    log_target=True)
+    return tau**2 * (alpha * tckd + beta * nckd)
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
+    """Pearson correlation of a and b along `dim`; a constant slice gives 0, not NaN."""
+    a, b = a - a.mean(dim, keepdim=True), b - b.mean(dim, keepdim=True)
+    # eps as a floor, not an offset, so that pearson(a, a) is exactly 1 for any non-constant a.
+    return (a * b).sum(dim) / (a.norm(dim=dim) * b.norm(dim=dim)).clamp_min(eps)
+
+
+def dist_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float = 1.0,
+              beta: float = DIST_BETA, gamma: float = DIST_GAMMA) -> torch.Tensor:
+    """DIST (Huang et al., 2022) for logits [B, K]: tau^2 * (beta * inter + gamma * intra), with
+    inter = mean over rows of 1 - pearson(q_i, p_i) (across classes) and
+    intra = mean over classes of 1 - pearson(q[:, j], p[:, j]) (across the batch; needs B >= 2)."""
+    p, q = F.softmax(teacher_logits / tau, dim=-1), F.softmax(student_logits / tau, dim=-1)
+    inter = (1 - pearson(q, p, dim=1)).mean()
+    intra = (1 - pearson(q, p, dim=0)).mean()
+    return tau**2 * (beta * inter + gamma * intra)
 
 
 def distill_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float = 1.0,
-                 objective: str = "forward_kl") -> torch.Tensor:
+                 objective: str = "forward_kl", labels: torch.Tensor | None = None) -> torch.Tensor:
     """The distillation term of L_lambda, batch mean, for each objective:
 
     forward_kl:  tau^2 * KL(softmax(t / tau) || softmax(s / tau))   (Hinton et al., 2015; the default)
     reverse_kl:  tau^2 * KL(softmax(s / tau) || softmax(t / tau))
     logit_mse:   mean over batch and classes of (s - t)^2            (logit matching; tau is not used)
     teacher_tau: KL(softmax(t / tau) || softmax(s)), no tau^2        (temper only the teacher: "asymmetric")
+    dkd:         dkd_term, target and non-target parts weighted apart (Zhao et al., 2022); needs `labels` [B]
+    dist:        dist_term, Pearson correlation within rows and columns (Huang et al., 2022)
 
     For zero-mean logits, tau^2 * KL tends to sum_k (s_k - t_k)^2 / (2K) as tau grows: logit matching is the
     large-temperature limit of forward KL, up to a factor.
     """
     if objective == "logit_mse":
         return F.mse_loss(student_logits, teacher_logits)
+    if objective == "dkd":
+        if labels is None:
+            raise ValueError("objective='dkd' needs labels (integer class targets [B])")
+        return dkd_term(student_logits, teacher_logits, labels, tau)
+    if objective == "dist":
+        return dist_term(student_logits, teacher_logits, tau)
     log_p = F.log_softmax(teacher_logits / tau, dim=-1)  # log-probabilities on both sides: exact zero when s == t
     if objective == "teacher_tau":
         return F.kl_div(F.log_softmax(student_logits, dim=-1), log_p, reduction="batchmean", log_target=True)
@@ -54,7 +102,20 @@ def kd_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_logits:
     if lam < 1:
         loss = (1 - lam) * F.cross_entropy(student_logits, targets)
     if lam > 0:
-        loss = loss + lam * distill_term(student_logits, teacher_logits, tau, objective)
+        loss = loss + lam * distill_term(student_logits, teacher_logits, tau, objective, labels=targets)
+    return loss
+
+
+def deep_supervision_loss(outputs, targets: torch.Tensor, teacher_logits: torch.Tensor | None, lam: float = 1.0,
+                          tau: float = 1.0, objective: str = "forward_kl", aux_weight: float = 1.0) -> torch.Tensor:
+    """kd_loss on the final logits plus aux_weight * the mean of kd_loss over auxiliary classifiers, each distilled
+    from the same teacher. `outputs` is logits [B, K] (then this is kd_loss) or (logits, [aux logits [B, K], ...]),
+    as AuxiliaryHeads returns in training mode."""
+    logits, aux = (outputs, []) if isinstance(outputs, torch.Tensor) else outputs
+    loss = kd_loss(logits, targets, teacher_logits, lam, tau, objective)
+    if aux:  # a one-block net has no auxiliary heads: then this is kd_loss too
+        aux_loss = sum(kd_loss(a, targets, teacher_logits, lam, tau, objective) for a in aux) / len(aux)
+        loss = loss + aux_weight * aux_loss
     return loss
 
 

@@ -59,6 +59,42 @@ def cnn1d(input_shape, num_classes: int, width: int = 32, depth: int = 3) -> Net
     return Net(blocks, width * length, num_classes, prepare=prepare)
 
 
+class AuxiliaryHeads(nn.Module):
+    """A Net plus one linear classifier per intermediate block (every block but the last), for deep supervision.
+
+    Each aux head reads its block's output averaged over length ([B, C, L] -> [B, C]; MLP features [B, D] as they
+    are). Training mode returns (logits, [aux logits [B, K], ...]); eval mode only the logits, so `predict` works
+    unchanged. A one-block net gets no aux heads and returns (logits, []) in training mode.
+    The base net is kept as is (same parameter objects; its state_dict keys appear under "net.").
+    """
+
+    def __init__(self, net: Net, num_classes: int):
+        super().__init__()
+        if num_classes != net.head.out_features:
+            raise ConfigError(f"num_classes={num_classes} but the net has {net.head.out_features} outputs")
+        self.net = net
+        self.aux_heads = nn.ModuleList(nn.Linear(_out_dim(block), num_classes) for block in net.blocks[:-1])
+
+    def forward(self, x: torch.Tensor):
+        if not self.training:
+            return self.net(x)
+        logits, features = self.net(x, return_features=True)
+        # average conv maps over length, so a head's size depends on the width only, not the input length
+        pooled = [f.mean(-1) if f.ndim == 3 else f for f in features[:-1]]
+        return logits, [head(f) for head, f in zip(self.aux_heads, pooled)]
+
+
+def _out_dim(block: nn.Module) -> int:
+    """Channels (conv) or units (linear) of a block's output: those of its last Conv1d or Linear layer."""
+    last = [m for m in block.modules() if isinstance(m, (nn.Conv1d, nn.Linear))][-1]
+    return last.out_channels if isinstance(last, nn.Conv1d) else last.out_features
+
+
+def with_aux_heads(net: Net, num_classes: int) -> AuxiliaryHeads:
+    """`net` wrapped with an auxiliary classifier per intermediate block (see AuxiliaryHeads)."""
+    return AuxiliaryHeads(net, num_classes)
+
+
 FAMILIES = {"mlp": mlp, "cnn": cnn1d}
 SIZES = {  # (width, depth)
     "mlp": {"tiny": (32, 1), "small": (64, 2), "base": (128, 2), "large": (256, 3)},

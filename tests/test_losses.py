@@ -197,7 +197,7 @@ def test_objectives_in_kd_loss_mix_with_labels():
     y = torch.tensor(Y)
     for objective in OBJECTIVES:
         full = kd_loss(t64(S), y, t64(T), lam=0.25, tau=2.0, objective=objective).item()
-        parts = 0.75 * hand_ce(S, Y) + 0.25 * distill_term(t64(S), t64(T), 2.0, objective).item()
+        parts = 0.75 * hand_ce(S, Y) + 0.25 * distill_term(t64(S), t64(T), 2.0, objective, labels=y).item()
         assert math.isclose(full, parts, rel_tol=1e-10)
         zero = kd_loss(t64(T), y, t64(T), lam=1.0, tau=2.0, objective=objective).item()
         if objective == "teacher_tau":  # the student is not tempered, so s == t is not its minimum at tau != 1
