@@ -25,6 +25,9 @@ METHODS = {"labels": False, "kd": True, "ls": False}
 SIGNALS = ("teacher", "matched_smoothing", "permuted_dark", "argmax", "conditional", "random_head",
            "smoothed_onehot")
 DATASETS = ("mnist1d", "digits")
+# what a KD student is distilled on (Stanton et al., 2021): its own subset, or that plus as many inputs again as the
+# training pool holds: mixup of the subset's inputs, or extra unlabelled inputs freshly generated (MNIST-1D only)
+DISTILL_DATA = ("subset", "mixup", "extra")
 FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 PROFILES = {
@@ -71,6 +74,10 @@ class RunConfig:
     # student's fraction can exceed the teacher's: a student at `fraction` sees fraction / teacher_fraction of
     # the teacher's sample count (C5). Label-trained students are compared with the full-data teacher.
     teacher_fraction: float = 1.0
+    # an ensemble teacher: this many members (teacher seeds teacher_seed, teacher_seed + 1, ...), probabilities averaged
+    teacher_members: int = 1
+    distill_data: str | None = "subset"  # method "kd": DISTILL_DATA
+    aux_heads: bool | None = False  # method "kd": deep supervision, one auxiliary classifier per intermediate block
 
     def validate(self) -> "RunConfig":
         check_choice("dataset", self.dataset, DATASETS)
@@ -82,6 +89,9 @@ class RunConfig:
             raise ConfigError(f"method={self.method!r} needs a teacher; allowed teachers: {', '.join(MODELS)}")
         check_range("fraction", self.fraction, low=0, high=1, low_open=True)
         check_range("teacher_fraction", self.teacher_fraction, low=0, high=1, low_open=True)
+        if not isinstance(self.teacher_members, int) or isinstance(self.teacher_members, bool) \
+                or not 1 <= self.teacher_members <= 20:
+            raise ConfigError(f"teacher_members={self.teacher_members!r} is not allowed; allowed: an integer in [1, 20]")
         for name in ("seed", "teacher_seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -95,11 +105,33 @@ class RunConfig:
             if self.signal != "teacher" and self.objective != "forward_kl":
                 raise ConfigError(f"objective={self.objective!r} with signal={self.signal!r}: the controls are "
                                   "distilled with forward_kl only; allowed: objective='forward_kl'")
+            check_choice("distill_data", self.distill_data, DISTILL_DATA)
+            if self.aux_heads not in (True, False):
+                raise ConfigError(f"aux_heads={self.aux_heads!r} is not allowed; allowed: True, False")
+            self._check_distill_extras()
         if self.method == "ls" or (self.method == "kd" and self.signal == "smoothed_onehot"):
             check_range("eps", self.eps, low=0, high=1, high_open=True)
         self.train.validate()
         self.teacher_train.validate()
         return self
+
+    def _check_distill_extras(self) -> None:
+        """Combinations the extras of C5/fidelity/pitfall support, each refused with the reason."""
+        extras = {"distill_data": self.distill_data != "subset", "aux_heads": bool(self.aux_heads),
+                  "teacher_members": self.teacher_members > 1}
+        for name, used in extras.items():
+            if used and self.signal != "teacher":
+                raise ConfigError(f"{name}={getattr(self, name)!r} with signal={self.signal!r}: allowed only with "
+                                  "signal='teacher'")
+        if self.distill_data != "subset":
+            # the added inputs have no labels: only a label-free objective can use them
+            if self.lam != 1 or self.objective == "dkd":
+                raise ConfigError(f"distill_data={self.distill_data!r} adds unlabelled inputs; allowed only with "
+                                  f"lam=1 and an objective that needs no labels (got lam={self.lam!r}, "
+                                  f"objective={self.objective!r})")
+            if self.distill_data == "extra" and self.dataset != "mnist1d":
+                raise ConfigError(f"distill_data='extra' with dataset={self.dataset!r}: extra inputs are generated, "
+                                  "allowed datasets: mnist1d")
 
     def canonical(self) -> "RunConfig":
         """Blank the knobs a method does not use, so e.g. label runs are shared across a tau sweep.
@@ -108,7 +140,9 @@ class RunConfig:
         numbers = ("fraction", "teacher_fraction", "tau", "lam", "eps")
         c = replace(self, **{k: float(getattr(self, k)) for k in numbers if getattr(self, k) is not None})
         if c.method != "kd":
+            # a label-trained student's reference teacher (for agreement) is the single full-data one
             return replace(c, tau=None, lam=None, signal=None, objective=None, teacher_fraction=1.0,
+                           teacher_members=1, distill_data=None, aux_heads=None,
                            eps=c.eps if c.method == "ls" else None)
         return replace(c, eps=c.eps if c.signal == "smoothed_onehot" else None,
                        tau=None if c.objective == "logit_mse" else c.tau)
@@ -123,7 +157,8 @@ class RunConfig:
         """Teachers are shared by every run with the same data, architecture, training and seed."""
         return config_hash({"dataset": self.dataset, "data": self.data, "teacher": self.teacher,
                             "teacher_train": asdict(self.teacher_train), "teacher_seed": self.teacher_seed,
-                            "teacher_fraction": float(self.teacher_fraction), "format": 2})
+                            "teacher_fraction": float(self.teacher_fraction),
+                            "teacher_members": self.teacher_members, "format": 2})
 
 
 def profile_defaults(profile: str) -> dict:

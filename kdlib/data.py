@@ -108,6 +108,21 @@ def digits(n_val: int = 300, n_test: int = 300, seed: int = 0) -> Dataset:
     return from_tensors(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], 10, name="digits")
 
 
+def mixup_inputs(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """n convex combinations w * x_i + (1 - w) * x_j of random rows i, j of x, with w ~ U(0, 1) (mixup with
+    Beta(1, 1)); seeded, on x's device. Inputs only: what they are labelled with is the teacher's business."""
+    g = torch.Generator().manual_seed(int(seed))
+    i, j = torch.randint(len(x), (2, n), generator=g)
+    w = torch.rand(n, *[1] * (x.ndim - 1), generator=g)
+    return w.to(x.device) * x[i.to(x.device)] + (1 - w.to(x.device)) * x[j.to(x.device)]
+
+
+def extra_inputs(n: int, seed: int = 0, **_) -> torch.Tensor:
+    """n fresh MNIST-1D inputs from the generation seed after the dataset's (`seed` + 1), so none repeats a training,
+    validation or test input; their labels are dropped. Takes a config's `data` keywords."""
+    return mnist1d(n_train=n, n_val=10, n_test=10, seed=int(seed) + 1).x_train
+
+
 # name -> (loader, keyword arguments it takes from a config)
 DATASETS = {"mnist1d": mnist1d, "digits": digits}
 

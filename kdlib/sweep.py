@@ -17,13 +17,13 @@ from tqdm.auto import tqdm
 
 from . import __version__, signals
 from .config import METHODS, RunConfig
-from .data import load, nested_subset
-from .losses import kd_loss, kl_to_targets, label_smoothing_ce
+from .data import extra_inputs, load, mixup_inputs, nested_subset
+from .losses import deep_supervision_loss, kd_loss, kl_to_targets, label_smoothing_ce
 from .metrics import classification_metrics
-from .models import build_model
+from .models import build_model, with_aux_heads
 from .store import Store
 from .teachers import get_teacher, random_head_logits
-from .train import Diverged, predict, resolve_device, train
+from .train import Diverged, num_steps, predict, resolve_device, train
 
 
 def make_loss(cfg: RunConfig):
@@ -33,6 +33,8 @@ def make_loss(cfg: RunConfig):
     """
     if cfg.method == "labels":
         return lambda s, y, t: F.cross_entropy(s, y)
+    if cfg.method == "kd" and cfg.aux_heads:  # deep supervision: the model returns (logits, [aux logits])
+        return functools.partial(deep_supervision_loss, lam=cfg.lam, tau=cfg.tau, objective=cfg.objective)
     if cfg.method == "kd" and cfg.signal == "teacher":
         return functools.partial(_kd, lam=cfg.lam, tau=cfg.tau, objective=cfg.objective)
     if cfg.method == "kd":
@@ -86,14 +88,25 @@ def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
     x, y = data.x_train[idx], data.y_train[idx]
     targets = distill_targets(cfg, teacher, data, idx) if METHODS[cfg.method] else None
 
+    fit_x, fit_y, fit_targets, steps = x, y, targets, None
+    if cfg.method == "kd" and cfg.distill_data != "subset":
+        added = added_inputs(cfg, data, x)
+        fit_x = torch.cat([x, added])
+        fit_y = torch.cat([y, torch.full((len(added),), -1, dtype=y.dtype, device=dev)])  # unlabelled: never read
+        fit_targets = torch.cat([targets, predict(teacher.model, added)])
+        steps = num_steps(len(idx), cfg.train)  # the subset's own budget: only the inputs change
+
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.student, data.input_shape, data.num_classes).to(dev)
-    record = {"key": cfg.key(), "config": cfg.as_dict(), "status": "ok", "n_train": len(idx),
+    model = build_model(cfg.student, data.input_shape, data.num_classes)
+    if cfg.method == "kd" and cfg.aux_heads:
+        model = with_aux_heads(model, data.num_classes)
+    model = model.to(dev)
+    record = {"key": cfg.key(), "config": cfg.as_dict(), "status": "ok", "n_train": len(idx), "n_distill": len(fit_x),
               "device": str(dev), "device_name": _device_name(dev), "kdlib_version": __version__,
               "torch_version": torch.__version__}
     start = time.perf_counter()
     try:
-        info = train(model, x, y, make_loss(cfg), cfg.train, seed=cfg.seed, targets=targets)
+        info = train(model, fit_x, fit_y, make_loss(cfg), cfg.train, seed=cfg.seed, targets=fit_targets, steps=steps)
     except Diverged as e:
         record.update(status="diverged", diverged_step=e.step, metrics={}, steps=None)
     else:
@@ -112,6 +125,14 @@ def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
     record["wall_time_s"] = time.perf_counter() - start
     record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return record
+
+
+def added_inputs(cfg: RunConfig, data, x: torch.Tensor) -> torch.Tensor:
+    """The inputs `distill_data` adds to a KD student's subset x: as many as the training pool holds."""
+    n = len(data.y_train)
+    if cfg.distill_data == "mixup":
+        return mixup_inputs(x, n, cfg.seed)
+    return extra_inputs(n, **cfg.data).to(x.device)
 
 
 def _device_name(dev: torch.device) -> str:

@@ -8,10 +8,11 @@ whose stored key differs is reported and the teacher is retrained.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -39,7 +40,35 @@ def _labels_only(logits, y, _targets):
     return kd_loss(logits, y, None, lam=0.0)
 
 
+class Ensemble(torch.nn.Module):
+    """Members' probabilities averaged; returns log of the mean probability, [B, K] (a valid logit vector)."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _log_mean_softmax([m(x) for m in self.members])
+
+
+def _log_mean_softmax(logits: list) -> torch.Tensor:
+    log_p = torch.stack([torch.log_softmax(z, dim=-1) for z in logits])
+    return torch.logsumexp(log_p, dim=0) - math.log(len(logits))
+
+
 def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
+    """The teacher of `cfg`: read from the cache, or trained now and cached. An ensemble (teacher_members > 1)
+    is built from its members, each cached as a single teacher of its own seed."""
+    if cfg.teacher_members > 1:
+        members = [get_teacher(replace(cfg, teacher_seed=cfg.teacher_seed + i, teacher_members=1), data, device,
+                               results_dir) for i in range(cfg.teacher_members)]
+        logits = {s: _log_mean_softmax([m.logits[s] for m in members]) for s in ("train", "val", "test")}
+        own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
+        metrics = {"n_train": len(own)}
+        metrics.update(classification_metrics(logits["train"][own], data.y_train[own], prefix="train_"))
+        for s in ("val", "test"):
+            metrics.update(classification_metrics(logits[s], getattr(data, f"y_{s}"), prefix=f"{s}_"))
+        return Teacher(Ensemble([m.model for m in members]), logits, metrics)
     key = cfg.teacher_key()
     path = Path(results_dir).resolve() / "teachers" / f"{key}.pt"
     if (path, str(device)) in _MEMORY and path.exists():

@@ -98,18 +98,19 @@ def batches(n: int, batch: int, steps: int, generator: torch.Generator, device):
 
 def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, cfg: TrainConfig,
           seed: int, targets: torch.Tensor | None = None, augment: Callable | None = None,
-          progress: bool = False, check_every: int = 100) -> dict:
+          progress: bool = False, check_every: int = 100, steps: int | None = None) -> dict:
     """Train `model` in place on (x, y) and return {'steps', 'final_loss'}.
 
     loss_fn(logits [B, K], y [B], targets [B, ...] or None) -> scalar, where `targets` rows are sliced by the
     same index as x (teacher logits, say). x, y and targets must already be on the model's device.
+    `steps` overrides the step rule (used when inputs are added to a subset but its budget is kept).
     Raises `Diverged` with the first step whose loss was not finite (noted on the device every step, looked
     at every `check_every` steps and at the end, so there is no per-step synchronisation).
     """
     cfg.validate()
     n = len(y)
     batch = min(cfg.batch_size, n)
-    total = num_steps(n, cfg)
+    total = num_steps(n, cfg) if steps is None else int(steps)
     device = x.device
     generator = torch.Generator().manual_seed(int(seed))
     # the fused kernel is ~12% faster per step on CPU for these small models (benchmarks/bench_train_loop.py)

@@ -48,6 +48,10 @@ def test_notebook_runs_at_smoke(path, tmp_path):
         board = json.loads((figures / "scoreboard.json").read_text())
         assert all(e["profile"] == "smoke" and e["verdict"] in ("reproduced", "not reproduced", "mixed")
                    for e in board.values())
+    if path.stem.startswith("05"):  # one figure and one scoreboard entry per factor
+        assert {p.stem for p in figures.glob("c5_*.png")} == {f"c5_{f}_mnist1d_smoke" for f in
+                                                              ("lambda", "objective", "scale", "samples")}
+        assert {k.split("/")[0] for k in board} == {"C5-lambda", "C5-objective", "C5-scale", "C5-samples"}
     if path.stem.startswith("04"):  # the explorer: a static figure for papermill/HTML, and the live widget
         images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert len(images) >= 2 and "application/vnd.jupyter.widget-view+json" in text
@@ -59,6 +63,8 @@ BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message mus
     "02": ("eps_grid", [0.1, 1.2], "eps_grid=1.2 is outside the allowed range [0, 1)"),
     "03": ("n_examples", 0, "n_examples=0 is outside the allowed range [1, 8]"),
     "04": ("taus", [1, 0], "taus=0 is outside the allowed range (0, inf)"),
+    "05": ("sample_ratios", [0.02, 3], "sample_ratios contains 3: with teacher_share=0.5 the pool holds "
+                                       "1/teacher_share = 2 times the teacher's samples; allowed: (0, 2]"),
 }
 
 

@@ -44,7 +44,8 @@ def test_canonical_shares_label_runs_across_kd_knobs():
     assert a.key() == b.key()
     assert (a.tau, a.lam, a.eps) == (None, None, None)
     raw = RunConfig(method="labels", tau=2.0, lam=0.3, eps=0.1)
-    assert raw.canonical() == RunConfig(method="labels", tau=None, lam=None, eps=None, signal=None, objective=None)
+    assert raw.canonical() == RunConfig(method="labels", tau=None, lam=None, eps=None, signal=None, objective=None,
+                                        distill_data=None, aux_heads=None)
     assert raw.key() == RunConfig(method="labels", tau=9.0).key()
     # knobs that matter still separate runs
     assert make_config("smoke", method="kd", tau=2.0).key() != make_config("smoke", method="kd", tau=8.0).key()
