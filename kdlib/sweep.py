@@ -167,3 +167,13 @@ def table(records) -> pd.DataFrame:
                                           "kdlib_version")})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def sweep_rows(spec, results_dir="results", device="auto", progress: bool = True, desc: str = "runs") -> pd.DataFrame:
+    """`sweep` for a list of (row name, config) pairs: the table gets a `row` column naming each run's setting.
+    A run under two names (say the labels run that is also lambda = 0) appears once under each; each run is
+    computed once."""
+    spec = [(name, cfg.validate().canonical()) for name, cfg in spec]
+    df = sweep([cfg for _, cfg in spec], results_dir, device, progress, desc)
+    rows = pd.DataFrame([(name, cfg.key()) for name, cfg in spec], columns=["row", "key"]).drop_duplicates()
+    return rows.merge(df, on="key", how="left")

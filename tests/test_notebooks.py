@@ -52,6 +52,11 @@ def test_notebook_runs_at_smoke(path, tmp_path):
         assert {p.stem for p in figures.glob("c5_*.png")} == {f"c5_{f}_mnist1d_smoke" for f in
                                                               ("lambda", "objective", "scale", "samples")}
         assert {k.split("/")[0] for k in board} == {"C5-lambda", "C5-objective", "C5-scale", "C5-samples"}
+    if path.stem.startswith("06"):  # three verdicts, one figure
+        assert {k.split("/")[0] for k in board} == {"Fidelity-1", "Fidelity-2", "Fidelity-3"}
+    if path.stem.startswith("07"):
+        assert {k.split("/")[0] for k in board} == {"Pitfall"}
+        assert "pitfall[DKD]" in next(iter(board.values()))["numbers"]
     if path.stem.startswith("04"):  # the explorer: a static figure for papermill/HTML, and the live widget
         images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert len(images) >= 2 and "application/vnd.jupyter.widget-view+json" in text
@@ -65,6 +70,9 @@ BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message mus
     "04": ("taus", [1, 0], "taus=0 is outside the allowed range (0, inf)"),
     "05": ("sample_ratios", [0.02, 3], "sample_ratios contains 3: with teacher_share=0.5 the pool holds "
                                        "1/teacher_share = 2 times the teacher's samples; allowed: (0, 2]"),
+    "06": ("ensemble_members", 1, "ensemble_members=1 is outside the allowed range [2, 20]"),
+    "07": ("methods", ["vanilla KD", "CRD"],
+           "methods='CRD' is not known; allowed: DIST, DKD, KD + deep supervision, vanilla KD"),
 }
 
 

@@ -358,3 +358,15 @@ def test_teacher_trains_on_its_nested_share_and_students_may_exceed_it(tmp_path,
     blob = torch.load(tmp_path / "teachers" / f"{cfg.teacher_key()}.pt", weights_only=True)
     assert blob["metrics"]["n_train"] == len(own)
     assert blob["logits"]["train"].shape == (len(data.y_train), data.num_classes)  # logits on every train input
+
+
+def test_sweep_rows_names_runs_and_shares_them(swept, tmp_path, monkeypatch):
+    res = _copy(swept, tmp_path)
+    labels, kd = swept.configs[0], swept.configs[2]
+    calls = _counting(monkeypatch, sweep_mod, "run_one")
+    df = sweep_mod.sweep_rows([("labels", labels), ("lambda=0", labels), ("kd", kd), ("kd", kd)], res, "cpu",
+                              progress=False)
+    assert calls == []  # all stored already
+    assert sorted(df["row"]) == ["kd", "labels", "lambda=0"]
+    assert df.set_index("row").loc["labels", "key"] == df.set_index("row").loc["lambda=0", "key"] == labels.key()
+    assert df.set_index("row").loc["kd", "test_acc"] == swept.df.set_index("key").loc[kd.key(), "test_acc"]
