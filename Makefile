@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_train_loop.py
+	$(PY) benchmarks/bench_store.py --workers 4 --runs 200
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .config import DATASETS, METHODS, PROFILES, SIGNALS, make_config
+from .config import DATASETS, DISTILL_DATA, METHODS, PROFILES, SIGNALS, make_config
 from .errors import ConfigError
 from .losses import OBJECTIVES
 from .models import MODELS
@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--teacher", default=None, help=f"one of {', '.join(MODELS)}, or none (labels only)")
     r.add_argument("--teacher-fraction", type=float, default=None,
                    help="share of the training set the teacher trains on, in (0, 1] (default 1)")
+    r.add_argument("--teacher-members", type=int, default=None, help="an ensemble of this many teachers (default 1)")
+    r.add_argument("--distill-data", default=None,
+                   help=f"what KD distils on: {', '.join(DISTILL_DATA)} (default subset; the others add inputs)")
+    r.add_argument("--aux-heads", action="store_true", help="deep supervision: distil into auxiliary classifiers too")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     r.add_argument("--results-dir", default="results")
     q = sub.add_parser("reproduce", help="run the notebook series with papermill and write the scoreboard")
@@ -49,7 +53,8 @@ def _run(a) -> int:
 
     cfg = make_config(a.profile, a.dataset, method=a.method, fraction=a.fraction, seed=a.seed, tau=a.tau,
                       lam=a.lam, eps=a.eps, signal=a.signal, objective=a.objective, lr=a.lr, student=a.student,
-                      teacher=a.teacher, teacher_fraction=a.teacher_fraction)
+                      teacher=a.teacher, teacher_fraction=a.teacher_fraction,
+                      teacher_members=a.teacher_members, distill_data=a.distill_data, aux_heads=a.aux_heads or None)
     cached = Store(a.results_dir).get(cfg.key()) is not None
     sweep([cfg], results_dir=a.results_dir, device=a.device, progress=False)
     record = Store(a.results_dir).get(cfg.key())

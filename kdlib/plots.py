@@ -61,3 +61,18 @@ def gain_panel(ax, gains: dict, fractions) -> None:
     ax.axhline(0, color="k", lw=0.8)
     ax.set_ylabel("relative gain over labels (%)")
     fraction_axis(ax, fractions)
+
+
+def note_failures(fig, df, label: str = "method") -> int:
+    """Say under the figure which runs are left out of it (diverged), so a point with fewer seeds is never silent.
+    Returns how many runs that is."""
+    bad = df[df["status"] != "ok"]
+    if len(bad):
+        items = []
+        for _, r in bad.iterrows():
+            step = r.get("diverged_step")
+            at = f" at step {int(step)}" if step is not None and step == step else ""
+            items.append(f"{r.get(label, r['method'])} α={r['fraction']:g} seed {r['seed']} ({r['status']}{at})")
+        text = f"{len(bad)} run(s) left out of this figure: " + "; ".join(items[:6]) + ("; …" if len(items) > 6 else "")
+        fig.text(0.01, -0.04, text, fontsize=8, color="#b00000", ha="left", va="top")
+    return len(bad)

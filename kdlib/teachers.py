@@ -11,6 +11,7 @@ import copy
 import math
 import os
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from .data import Dataset, nested_subset
 from .losses import kd_loss
 from .metrics import classification_metrics
 from .models import build_model
+from .store import claim
 from .train import predict, train
 
 
@@ -34,6 +36,7 @@ class Teacher:
 
 
 _MEMORY: dict = {}  # (teacher file, device) -> Teacher, so a sweep reads each file once
+POLL = 2.0  # seconds between looks for a teacher another worker is training
 
 
 def _labels_only(logits, y, _targets):
@@ -73,7 +76,24 @@ def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
     path = Path(results_dir).resolve() / "teachers" / f"{key}.pt"
     if (path, str(device)) in _MEMORY and path.exists():
         return _MEMORY[(path, str(device))]
-    blob = _load(path, key)
+    blob, held = _load(path, key), None
+    while blob is None:  # one worker trains it, the others wait for its file
+        held = claim(path.with_suffix(".lock"))
+        if held is not None:
+            blob = _load(path, key, report=False)  # finished by another worker meanwhile?
+            break
+        time.sleep(POLL)
+        blob = _load(path, key, report=False)
+    try:
+        teacher = _build(cfg, data, device, path, key, blob)
+    finally:
+        if held is not None:
+            held.release()
+    _MEMORY[(path, str(device))] = teacher
+    return teacher
+
+
+def _build(cfg: RunConfig, data: Dataset, device, path: Path, key: str, blob: dict | None) -> Teacher:
     torch.manual_seed(cfg.teacher_seed)  # the same init whether trained now or loaded below
     model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
     if blob is None:
@@ -93,9 +113,7 @@ def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
     else:
         model.load_state_dict(blob["state_dict"])
         model.eval()
-    teacher = Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
-    _MEMORY[(path, str(device))] = teacher
-    return teacher
+    return Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
 
 
 def teacher_subset(cfg: RunConfig, y: torch.Tensor) -> torch.Tensor:
@@ -103,16 +121,19 @@ def teacher_subset(cfg: RunConfig, y: torch.Tensor) -> torch.Tensor:
     return nested_subset(y, cfg.teacher_fraction, cfg.teacher_seed, stream=1)
 
 
-def _load(path: Path, key: str) -> dict | None:
+def _load(path: Path, key: str, report: bool = True) -> dict | None:
     if not path.exists():
         return None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("key") != key:
             raise ValueError(f"stored key {blob.get('key')!r} differs from {key!r}")
+        if blob.get("version") != __version__:
+            raise ValueError(f"made by kdlib {blob.get('version')}, this is {__version__}")
         return blob
-    except Exception as e:  # a corrupt or foreign file is never used
-        warnings.warn(f"cached teacher {path} is unusable ({e}); retraining it")
+    except Exception as e:  # a corrupt, foreign or outdated file is never used
+        if report:
+            warnings.warn(f"cached teacher {path} is unusable ({e}); retraining it")
         return None
 
 

@@ -37,6 +37,8 @@ BAD = {
     "signal": (["--signal", "shuffled"], "signal", "shuffled", "permuted_dark"),
     "objective": (["--objective", "js"], "objective", "js", "reverse_kl"),
     "teacher_fraction": (["--teacher-fraction", "2"], "teacher_fraction", "2", "(0, 1]"),
+    "distill_data": (["--distill-data", "more"], "distill_data", "more", "mixup"),
+    "teacher_members": (["--teacher-members", "0"], "teacher_members", "0", "[1, 20]"),
 }
 if not torch.cuda.is_available():
     BAD["device_cuda"] = (["--device", "cuda"], "device", "cuda", None)

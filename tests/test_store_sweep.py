@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+import kdlib
 import kdlib.sweep as sweep_mod
 import kdlib.teachers as teachers
 from kdlib.config import PROFILES, RunConfig, grid, make_config
@@ -113,27 +114,53 @@ def test_grid():
 
 # ---------------------------------------------------------------- store
 
+def _record(seed: int, acc: float = 0.5, version: str = kdlib.__version__) -> dict:
+    config = {"seed": seed}
+    return {"key": config_hash(config), "status": "ok", "metrics": {"test_acc": acc}, "config": config,
+            "kdlib_version": version}
+
+
 def test_store_round_trip(tmp_path):
     store = Store(tmp_path)
-    assert store.get("0123456789abcdef") is None and len(store) == 0 and store.keys() == []
-    record = {"key": "0123456789abcdef", "status": "ok", "metrics": {"test_acc": 0.5}, "config": {"seed": 1}}
+    record = _record(1)
+    key = record["key"]
+    assert store.get(key) is None and len(store) == 0 and store.keys() == []
     store.put(record)
-    assert store.get("0123456789abcdef") == record
-    assert store.keys() == ["0123456789abcdef"] and len(store) == 1
-    assert (tmp_path / "runs" / "0123456789abcdef.json").exists()
-    record2 = dict(record, key="aaaa", metrics={"test_acc": 0.75})
+    assert store.get(key) == record
+    assert store.keys() == [key] and len(store) == 1
+    assert (tmp_path / "runs" / f"{key}.json").exists()
+    record2 = _record(2, 0.75)
     store.put(record2)
-    assert Store(tmp_path).get("aaaa") == record2 and len(store) == 2
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["0123456789abcdef.json", "aaaa.json"]
+    assert Store(tmp_path).get(record2["key"]) == record2 and len(store) == 2
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(f"{k}.json" for k in (key, record2["key"]))
 
 
-@pytest.mark.parametrize("garbage", [b'{"key": "abc", "status": ', b"\xff\xfe\x00not json"])
-def test_store_corrupt_record_warns_and_is_missing(tmp_path, garbage):
+@pytest.mark.parametrize("garbage", [b'{"key": "abc", "status": ', b"\xff\xfe\x00not json", b"", b"[1, 2]"])
+def test_store_corrupt_record_warns_with_its_path_and_is_missing(tmp_path, garbage):
     store = Store(tmp_path)
-    store.put({"key": "abc", "status": "ok"})
-    store.path("abc").write_bytes(garbage)
-    with pytest.warns(UserWarning, match="corrupt"):
-        assert store.get("abc") is None
+    record = _record(1)
+    store.put(record)
+    store.path(record["key"]).write_bytes(garbage)
+    with pytest.warns(UserWarning, match=rf"run record {store.path(record['key'])} is not used"):
+        assert store.get(record["key"]) is None
+    assert store.rejected and store.rejected[0][0] == str(store.path(record["key"]))
+
+
+def test_store_refuses_records_of_other_code_or_settings(tmp_path):
+    store = Store(tmp_path)
+    old = _record(1, version="0.0.1")
+    store.put(old)
+    with pytest.warns(UserWarning, match=f"made by kdlib 0.0.1, this is {kdlib.__version__}"):
+        assert store.get(old["key"]) is None
+    moved = _record(2)
+    store.path(old["key"]).write_text(json.dumps(moved))  # a record under another run's name
+    with pytest.warns(UserWarning, match="does not hash to its file name"):
+        assert store.get(old["key"]) is None
+    edited = dict(_record(3), config={"seed": 4})  # its config edited after it was stored
+    store.put(edited)
+    with pytest.warns(UserWarning, match="does not hash to its file name"):
+        assert store.get(edited["key"]) is None
+    assert len(store.rejected) == 3
 
 
 # ---------------------------------------------------------------- sweeps and teachers (one shared smoke sweep)
