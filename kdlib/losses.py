@@ -119,6 +119,15 @@ def deep_supervision_loss(outputs, targets: torch.Tensor, teacher_logits: torch.
     return loss
 
 
+def sequence_kd_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_logits: torch.Tensor | None,
+                     lam: float = 1.0, tau: float = 1.0) -> torch.Tensor:
+    """L_lambda for next-token prediction: logits [B, T, V], targets [B, T]; the mean over all B * T positions of
+    (1 - lam) * CE + lam * tau^2 * KL(softmax(t / tau) || softmax(s / tau)) at each position."""
+    v = student_logits.shape[-1]
+    flat_t = None if teacher_logits is None else teacher_logits.reshape(-1, v)
+    return kd_loss(student_logits.reshape(-1, v), targets.reshape(-1), flat_t, lam=lam, tau=tau)
+
+
 def label_smoothing_ce(student_logits: torch.Tensor, targets: torch.Tensor, eps: float) -> torch.Tensor:
     """Cross-entropy to (1 - eps) * one_hot(y) + eps / K (uniform over all K classes, PyTorch's convention)."""
     return F.cross_entropy(student_logits, targets, label_smoothing=eps)

@@ -119,3 +119,68 @@ def build_model(name: str, input_shape, num_classes: int) -> Net:
 
 def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, n_embd: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.qkv = nn.Linear(n_embd, 3 * n_embd)
+        self.proj = nn.Linear(n_embd, n_embd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
+        # is_causal: position t attends to positions <= t only
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).reshape(b, t, c))
+
+
+class GPTBlock(nn.Module):
+    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, n_embd: int, n_head: int):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head)
+        self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class CharGPT(nn.Module):
+    """A small GPT over characters: ids [B, T] (T <= block_size) -> next-character logits [B, T, vocab_size].
+    Learned token and position embeddings, pre-norm causal blocks, a final LayerNorm and a linear head."""
+
+    def __init__(self, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int):
+        super().__init__()
+        if n_embd % n_head:
+            raise ConfigError(f"n_embd={n_embd} is not a multiple of n_head={n_head}")
+        self.block_size = block_size
+        self.tok = nn.Embedding(vocab_size, n_embd)
+        self.pos = nn.Embedding(block_size, n_embd)
+        self.blocks = nn.ModuleList(GPTBlock(n_embd, n_head) for _ in range(n_layer))
+        self.ln = nn.LayerNorm(n_embd)
+        self.head = nn.Linear(n_embd, vocab_size)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        t = idx.shape[1]
+        if t > self.block_size:
+            raise ConfigError(f"sequence length {t} exceeds block_size={self.block_size}")
+        h = self.tok(idx) + self.pos(torch.arange(t, device=idx.device))
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.ln(h))
+
+
+GPT_SIZES = {"tiny": (2, 2, 64), "small": (4, 4, 128), "base": (6, 6, 192)}  # (n_layer, n_head, n_embd)
+
+
+def build_gpt(size: str, vocab_size: int, block_size: int = 128) -> CharGPT:
+    """'gpt-tiny' / 'gpt-small' / 'gpt-base' (or the size alone) -> a CharGPT."""
+    size = size.removeprefix("gpt-")
+    check_choice("gpt size", size, GPT_SIZES)
+    return CharGPT(vocab_size, block_size, *GPT_SIZES[size])
