@@ -121,3 +121,53 @@ def test_sequence_kd_loss_by_hand():
     per_pos = [F.kl_div(F.log_softmax(s[0, i] / tau, -1), F.log_softmax(t[0, i] / tau, -1), log_target=True,
                         reduction="sum").item() for i in range(2)]
     assert sequence_kd_loss(s, y, t, tau=tau).item() == pytest.approx(tau**2 * sum(per_pos) / 2, rel=1e-12)
+
+
+# ---------------------------------------------------------------- language-model pieces (kdlib.lm)
+
+def test_windows_are_shifted_and_nested():
+    from kdlib.lm import windows
+
+    ids = torch.arange(1001)
+    x, y = windows(ids, block_size=10)
+    assert x.shape == y.shape == (100, 10)
+    assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y[:, -1], x[:, -1] + 1)  # y is x shifted by one
+    assert torch.equal(torch.sort(x[:, 0]).values, torch.arange(0, 1000, 10))  # every window once, none overlapping
+    small = {tuple(r) for r in windows(ids, 10, 0.1, seed=3)[0].tolist()}
+    large = {tuple(r) for r in windows(ids, 10, 0.5, seed=3)[0].tolist()}
+    assert len(small) == 10 and len(large) == 50 and small <= large
+
+
+def test_uniform_model_has_perplexity_equal_to_the_vocabulary():
+    from kdlib.lm import perplexity
+
+    class Uniform(torch.nn.Module):
+        block_size = 8
+
+        def forward(self, idx):
+            return torch.zeros(*idx.shape, 7)
+
+    out = perplexity(Uniform(), torch.randint(0, 7, (100,)), block_size=8)
+    assert out["ppl"] == pytest.approx(7.0) and out["bpc"] == pytest.approx(math.log2(7))
+
+
+def test_online_kd_trains_a_student_towards_its_teacher():
+    from kdlib.lm import online_kd_loss, perplexity, windows, generate
+    from kdlib.train import TrainConfig, train
+
+    torch.manual_seed(0)
+    ids = text.Vocab.from_text("abcabcabd" * 40).encode("abcabcabd" * 40)
+    x, y = windows(ids, 16)
+    teacher = build_gpt("gpt-tiny", 5, 16)
+    train(teacher, x, y, lambda s, yy, _: sequence_kd_loss(s, yy, None, lam=0.0), TrainConfig(1, 150, 8, 3e-3), 0)
+    torch.manual_seed(1)
+    student = build_gpt("gpt-tiny", 5, 16)
+    loss_fn = online_kd_loss(teacher, lam=1.0, tau=1.0)
+    before = loss_fn(student(x), y, x).item()
+    train(student, x, y, loss_fn, TrainConfig(1, 100, 8, 3e-3), 0, targets=x)  # targets: the ids the teacher sees
+    student.eval()
+    after = online_kd_loss(teacher)(student(x), y, x).item()
+    assert after < before / 2  # the student moved towards the teacher's distributions
+    assert perplexity(student, ids, 16)["ppl"] < 5  # better than uniform over the 5 ids
+    sample = generate(student, ids[:4], 20, seed=0)
+    assert len(sample) == 24 and torch.equal(sample[:4], ids[:4]) and int(sample.max()) < 5
