@@ -23,7 +23,6 @@ def ece(logits: torch.Tensor, y: torch.Tensor, n_bins: int = 15) -> float:
     conf, pred = probs.max(-1)
     correct = (pred == y).float()
     bins = torch.clamp(torch.ceil(conf * n_bins).long() - 1, 0, n_bins - 1)
-    total = torch.zeros(n_bins).index_add_(0, bins.cpu(), torch.ones_like(conf).cpu())
     gap = torch.zeros(n_bins).index_add_(0, bins.cpu(), (correct - conf).cpu())
     return (gap.abs().sum() / len(y)).item()
 
