@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from hand import hand_ce, np_softmax, t64
 from kdlib.errors import ConfigError
 from kdlib.losses import (DKD_ALPHA, DKD_BETA, OBJECTIVES, deep_supervision_loss, distill_term, dist_term, dkd_term,
                           kd_loss)
@@ -15,21 +16,6 @@ from kdlib.models import MODELS, AuxiliaryHeads, build_model, parse_model, with_
 S = [[1.0, 2.0, 0.5], [0.3, -1.0, 2.2], [-0.4, 0.9, 0.1]]
 T = [[2.0, 0.0, 1.0], [-0.5, 1.5, 0.7], [0.2, 0.3, -1.1]]
 Y = [1, 2, 0]
-
-
-def t64(x):
-    return torch.tensor(x, dtype=torch.float64)
-
-
-def np_softmax(z):
-    z = np.asarray(z, float)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def hand_ce(s, y):
-    p = np_softmax(s)
-    return float(np.mean([-math.log(p[i, y[i]]) for i in range(len(y))]))
 
 
 def kl(p, q):

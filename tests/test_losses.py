@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hand import hand_ce, np_softmax, t64
 from kdlib.losses import kd_loss, kl_to_targets, label_smoothing_ce
 
 S = [[1.0, 2.0, 0.5], [0.3, -1.0, 2.2]]
@@ -15,26 +16,11 @@ T = [[2.0, 0.0, 1.0], [-0.5, 1.5, 0.7]]
 Y = [1, 2]
 
 
-def np_softmax(z):
-    z = np.asarray(z, float)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def hand_ce(s, y):
-    p = np_softmax(s)
-    return float(np.mean([-math.log(p[i, y[i]]) for i in range(len(y))]))
-
-
 def hand_kl(s, t, tau):
     """mean_i sum_k p_k log(p_k / q_k), p = softmax(t / tau), q = softmax(s / tau)."""
     p, q = np_softmax(np.asarray(t) / tau), np_softmax(np.asarray(s) / tau)
     return float(np.mean([sum(p[i, k] * math.log(p[i, k] / q[i, k]) for k in range(p.shape[1]))
                           for i in range(p.shape[0])]))
-
-
-def t64(x):
-    return torch.tensor(x, dtype=torch.float64)
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
