@@ -201,3 +201,18 @@ def grid(profile: str = "cpu", methods=("labels", "kd"), fractions=None, seeds=N
     return [make_config(profile, dataset, method=m, fraction=float(f), seed=int(s), **overrides)
             for m in methods for f in fractions for s in seeds]
 
+
+
+def pool_fractions(sample_ratios, teacher_share: float) -> list[float]:
+    """The students' shares of the pool for sample counts κ = M / N_teacher, with a teacher on `teacher_share` of
+    the pool: f = κ · teacher_share, sorted. A κ the pool cannot hold (above 1 / teacher_share) is refused."""
+    check_range("teacher_share", teacher_share, low=0, high=1, low_open=True)
+    if sample_ratios is None or len(list(sample_ratios)) == 0:
+        raise ConfigError(f"sample_ratios={sample_ratios!r} is empty; allowed: a non-empty list")
+    for k in sample_ratios:
+        check_range("sample_ratios", k, low=0, low_open=True)
+        if k * teacher_share > 1 + 1e-9:
+            raise ConfigError(f"sample_ratios contains {k!r}: with teacher_share={teacher_share!r} the pool holds "
+                              f"1/teacher_share = {1 / teacher_share:g} times the teacher's samples; allowed: "
+                              f"(0, {1 / teacher_share:g}]")
+    return sorted({round(k * teacher_share, 10) for k in sample_ratios})

@@ -397,3 +397,16 @@ def test_sweep_rows_names_runs_and_shares_them(swept, tmp_path, monkeypatch):
     assert sorted(df["row"]) == ["kd", "labels", "lambda=0"]
     assert df.set_index("row").loc["labels", "key"] == df.set_index("row").loc["lambda=0", "key"] == labels.key()
     assert df.set_index("row").loc["kd", "test_acc"] == swept.df.set_index("key").loc[kd.key(), "test_acc"]
+
+
+def test_pool_fractions_for_sample_ratios():
+    from kdlib.config import pool_fractions
+
+    assert pool_fractions([2, 0.02, 0.1, 0.4, 1], 0.5) == [0.01, 0.05, 0.2, 0.5, 1.0]
+    assert pool_fractions([0.5, 1], 1.0) == [0.5, 1.0]
+    with pytest.raises(ConfigError, match=r"sample_ratios contains 3: with teacher_share=0.5 .* allowed: \(0, 2\]"):
+        pool_fractions([0.02, 3], 0.5)
+    with pytest.raises(ConfigError, match=r"teacher_share=0 is outside the allowed range \(0, 1\]"):
+        pool_fractions([0.5], 0)
+    with pytest.raises(ConfigError, match="sample_ratios=\\[\\] is empty"):
+        pool_fractions([], 0.5)
