@@ -14,6 +14,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import ConfigError
@@ -81,8 +82,12 @@ class Vocab:
         return len(self.chars)
 
     def encode(self, text: str) -> torch.Tensor:
-        index = {c: i for i, c in enumerate(self.chars)}
-        return torch.tensor([index.get(c, 0) for c in text], dtype=torch.long)
+        """ids [len(text)] int64, by a table lookup on code points (no per-character Python loop)."""
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        known = np.frombuffer(self.chars.encode("utf-32-le"), dtype=np.uint32)
+        table = np.zeros(max(int(points.max(initial=0)), int(known.max())) + 1, dtype=np.int64)  # 0: UNKNOWN
+        table[known] = np.arange(len(known))
+        return torch.from_numpy(table[points])
 
     def decode(self, ids) -> str:
         return "".join(self.chars[int(i)] for i in ids)
