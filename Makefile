@@ -7,7 +7,14 @@ PROFILE ?= cpu
 
 .PHONY: reproduce test bench lab clean-results
 
+# torch's x86_64 wheel is a CUDA build: the environment takes about 6 GB, so check the space before installing
+NEED_GB := 8
+
 $(STAMP): pyproject.toml requirements-torch.txt
+	@free=$$(df -Pk . | awk 'NR == 2 {print int($$4 / 1048576)}'); \
+	if [ "$$free" -lt $(NEED_GB) ]; then \
+	  echo "make: the environment needs about $(NEED_GB) GB free in $$(pwd), found $$free GB; free some space and rerun" >&2; \
+	  exit 1; fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-torch.txt -e '.[lab,test]'
