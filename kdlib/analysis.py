@@ -101,24 +101,29 @@ def verdict_growing_gain(gain: pd.DataFrame, df: pd.DataFrame, method: str, base
 
 
 def select_on_validation(df: pd.DataFrame, param: str, by=("method", "fraction"),
-                         metric: str = "val_acc") -> pd.DataFrame:
-    """For each group, the value of `param` with the best mean validation `metric` (never the test set).
+                         metric: str = "val_acc", higher_is_better: bool = True) -> pd.DataFrame:
+    """For each group, the value of `param` with the best mean validation `metric` (never the test set): the
+    highest, or the lowest when `higher_is_better` is False (perplexity).
 
     Returns one row per group with the chosen value and its validation score; ties go to the first value.
     """
     ok = df[df["status"] == "ok"]
     scores = ok.groupby(list(by) + [param])[metric].mean().reset_index()
-    best = scores.loc[scores.groupby(list(by))[metric].idxmax()]
+    pick = "idxmax" if higher_is_better else "idxmin"
+    best = scores.loc[getattr(scores.groupby(list(by))[metric], pick)()]
     return best.rename(columns={metric: f"best_{metric}"}).reset_index(drop=True)
 
 
 def tuned_lr(profile: str, fractions, lr_grid, seed: int, results_dir, device="auto",
-             methods=("labels", "kd"), **knobs) -> pd.DataFrame:
-    """The student learning rate per (method, fraction), chosen on validation accuracy at one seed.
+             methods=("labels", "kd"), metric: str = "val_acc", higher_is_better: bool = True, make=None,
+             **knobs) -> pd.DataFrame:
+    """The student learning rate per (method, fraction), chosen on the validation `metric` at one seed.
 
     Every rate in `lr_grid` is run (or read from the store) at `seed`; the chosen run is also the final run
-    for that seed, so tuning costs len(lr_grid) - 1 extra runs per point. Returns method, fraction, lr,
-    best_val_acc. Notebooks share it so that the same (method, fraction) always gets the same rate.
+    for that seed, so tuning costs len(lr_grid) - 1 extra runs per point. Returns method, fraction, lr and the
+    best validation score. Notebooks share it so that the same (method, fraction) always gets the same rate.
+    `make(profile, method=, fraction=, seed=, lr=, **knobs)` builds a config (default: the classification grid;
+    `kdlib.config.make_lm_config` for language models).
     """
     from .config import grid
     from .errors import check_nonempty, check_range
@@ -127,8 +132,13 @@ def tuned_lr(profile: str, fractions, lr_grid, seed: int, results_dir, device="a
     check_nonempty("lr_grid", lr_grid)
     for lr in lr_grid:
         check_range("lr_grid", lr, low=0, low_open=True)
-    configs = [c for lr in lr_grid for c in grid(profile, methods, fractions, [seed], lr=lr, **knobs)]
-    return select_on_validation(sweep(configs, results_dir, device, desc="lr tuning"), "lr")
+    if make is None:
+        configs = [c for lr in lr_grid for c in grid(profile, methods, fractions, [seed], lr=lr, **knobs)]
+    else:
+        configs = [make(profile, method=m, fraction=float(f), seed=seed, lr=lr, **knobs)
+                   for lr in lr_grid for m in methods for f in fractions]
+    return select_on_validation(sweep(configs, results_dir, device, desc="lr tuning"), "lr", metric=metric,
+                                higher_is_better=higher_is_better)
 
 
 def combine_verdicts(verdicts) -> str:

@@ -7,6 +7,8 @@ runs (device, results folder) is not part of it. A profile gives the defaults:
 - cpu:   the embedded default, MNIST-1D 4,000 / 1,000 / 1,000, minutes on two cores;
 - gpu:   the same data with 5 seeds and a larger step budget (CIFAR at paper scale is a later addition).
 
+Each profile also has an "lm" entry: the defaults of the language-model runs of C6 (`LMConfig`).
+
 Explicit values override the profile: `make_config("cpu", method="kd", fraction=0.05, tau=2)`.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from .errors import ConfigError, check_choice, check_range
 from .losses import OBJECTIVES
-from .models import MODELS
+from .models import GPT_SIZES, MODELS
 from .store import config_hash
 from .train import TrainConfig
 
@@ -47,10 +49,29 @@ PROFILES = {
         fractions=FRACTIONS, seeds=(0, 1, 2, 3, 4), tau=4.0,
     ),
 }
+# language models (C6): character GPTs on Shakespeare. Every α gets at least min_steps updates; the teacher, on all
+# of the training text, trains longer than any student. train_chars / eval_chars cut the text for the CPU budget.
+LM_MODELS = [f"gpt-{size}" for size in GPT_SIZES]
+PROFILES["smoke"]["lm"] = dict(
+    data=dict(train_chars=60_000, eval_chars=6_000), block_size=32, student="gpt-tiny", teacher="gpt-tiny",
+    train=TrainConfig(epochs=1, min_steps=40, batch_size=32, lr=3e-3),
+    teacher_train=TrainConfig(epochs=1, min_steps=80, batch_size=32, lr=3e-3),
+    fractions=(0.1, 1.0), seeds=(0,), tau=1.0,
+)
+PROFILES["cpu"]["lm"] = dict(
+    data=dict(train_chars=1_000_000, eval_chars=100_000), block_size=64, student="gpt-tiny", teacher="gpt-tiny",
+    train=TrainConfig(epochs=1, min_steps=600, batch_size=32, lr=3e-3),
+    teacher_train=TrainConfig(epochs=4, min_steps=3000, batch_size=32, lr=3e-3),
+    fractions=(0.02, 0.1, 1.0), seeds=(0, 1, 2), tau=1.0,
+)
 # gpu: the cpu setting trained longer (CIFAR at paper scale is a later addition)
 PROFILES["gpu"] = dict(PROFILES["cpu"],
                        train=TrainConfig(epochs=200, min_steps=5000, batch_size=128, lr=3e-3),
-                       teacher_train=TrainConfig(epochs=300, min_steps=5000, batch_size=128, lr=1e-2))
+                       teacher_train=TrainConfig(epochs=300, min_steps=5000, batch_size=128, lr=1e-2),
+                       lm=dict(data=dict(train_chars=None, eval_chars=None), block_size=128, student="gpt-small",
+                               teacher="gpt-base", train=TrainConfig(epochs=2, min_steps=3000, batch_size=64, lr=1e-3),
+                               teacher_train=TrainConfig(epochs=10, min_steps=5000, batch_size=64, lr=1e-3),
+                               fractions=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0), seeds=(0, 1, 2, 3, 4), tau=1.0))
 
 
 @dataclass(frozen=True)
@@ -216,3 +237,85 @@ def pool_fractions(sample_ratios, teacher_share: float) -> list[float]:
                               f"1/teacher_share = {1 / teacher_share:g} times the teacher's samples; allowed: "
                               f"(0, {1 / teacher_share:g}]")
     return sorted({round(k * teacher_share, 10) for k in sample_ratios})
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """One character-level language-model run of C6: a GPT student on a nested `fraction` of the training text's
+    windows (α in tokens), trained on the next characters (method "labels") or on a teacher GPT's next-character
+    distributions, run on each batch (method "kd", with `lam` and `tau` as in L_lambda). The teacher trains on all
+    of the training text. `data`: keywords of `kdlib.text.load_text` (split seed, train_chars, eval_chars)."""
+    dataset: str = "shakespeare"
+    data: dict = field(default_factory=dict)
+    block_size: int = 64
+    method: str = "kd"
+    fraction: float = 1.0
+    seed: int = 0
+    student: str = "gpt-tiny"
+    teacher: str | None = "gpt-tiny"
+    tau: float | None = 1.0
+    lam: float | None = 1.0
+    train: TrainConfig = TrainConfig()
+    teacher_train: TrainConfig = TrainConfig()
+    teacher_seed: int = 0
+
+    def validate(self) -> "LMConfig":
+        check_choice("dataset", self.dataset, ("shakespeare",))
+        check_choice("method", self.method, ("labels", "kd"))
+        check_choice("student", self.student, LM_MODELS)
+        if self.teacher is not None:
+            check_choice("teacher", self.teacher, LM_MODELS)
+        elif self.method == "kd":
+            raise ConfigError(f"method='kd' needs a teacher; allowed teachers: {', '.join(LM_MODELS)}")
+        check_range("fraction", self.fraction, low=0, high=1, low_open=True)
+        for name in ("block_size", "seed", "teacher_seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name == "block_size" else 0):
+                raise ConfigError(f"{name}={value!r} is not allowed; allowed: an integer >= "
+                                  f"{1 if name == 'block_size' else 0}")
+        for name in ("train_chars", "eval_chars"):
+            value = self.data.get(name)
+            if value is not None and (not isinstance(value, int) or value < 2 * self.block_size + 2):
+                raise ConfigError(f"{name}={value!r} is not allowed; allowed: None (all) or an integer >= "
+                                  f"2 * block_size + 2 = {2 * self.block_size + 2}")
+        if self.method == "kd":
+            check_range("tau", self.tau, low=0, low_open=True)
+            check_range("lam", self.lam, low=0, high=1)
+        self.train.validate()
+        self.teacher_train.validate()
+        return self
+
+    def canonical(self) -> "LMConfig":
+        """Numbers as floats; a label run has no tau or lambda (so it is shared across a KD sweep)."""
+        c = replace(self, **{k: float(getattr(self, k)) for k in ("fraction", "tau", "lam")
+                             if getattr(self, k) is not None})
+        return replace(c, tau=None, lam=None) if c.method == "labels" else c
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def key(self) -> str:
+        return config_hash(self.canonical().as_dict())  # its fields differ from RunConfig's: no collisions
+
+    def teacher_key(self) -> str:
+        return config_hash({"kind": "lm-teacher", "dataset": self.dataset, "data": self.data,
+                            "block_size": self.block_size, "teacher": self.teacher,
+                            "teacher_train": asdict(self.teacher_train), "teacher_seed": self.teacher_seed})
+
+
+def make_lm_config(profile: str = "cpu", **overrides) -> LMConfig:
+    """A validated, canonical LMConfig: the profile's "lm" defaults, then `overrides` (None means 'default');
+    TrainConfig fields (lr, min_steps, ...) apply to the student's training."""
+    p = profile_defaults(profile)["lm"]
+    fields = dict(data=dict(p["data"]), block_size=p["block_size"], student=p["student"], teacher=p["teacher"],
+                  tau=p["tau"], train=p["train"], teacher_train=p["teacher_train"])
+    train_overrides = {k: v for k in list(overrides) if k in TrainConfig.__dataclass_fields__
+                       if (v := overrides.pop(k)) is not None}
+    unknown = set(overrides) - set(LMConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {sorted(unknown)}; allowed: "
+                          f"{', '.join(sorted(LMConfig.__dataclass_fields__) + sorted(TrainConfig.__dataclass_fields__))}")
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    if train_overrides:
+        fields["train"] = replace(fields["train"], **train_overrides)
+    return LMConfig(**fields).validate().canonical()

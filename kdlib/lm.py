@@ -8,13 +8,24 @@ under `torch.no_grad()` instead.
 """
 from __future__ import annotations
 
+import functools
 import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from . import __version__
+from .config import LMConfig
 from .data import nested_subset
 from .losses import sequence_kd_loss
+from .models import build_gpt
+from .teachers import _MEMORY, load_or_make
+from .text import TextData, default_data_dir, load_text
+from .train import Diverged, device_name, resolve_device, train
 
 
 def windows(ids: torch.Tensor, block_size: int, fraction: float = 1.0, seed: int = 0):
@@ -42,23 +53,43 @@ def online_kd_loss(teacher: torch.nn.Module, lam: float = 1.0, tau: float = 1.0)
 
 
 @torch.no_grad()
-def cross_entropy(model: torch.nn.Module, ids: torch.Tensor, block_size: int, batch_size: int = 64) -> float:
-    """Mean next-character cross-entropy (nats) over all windows of `ids` (every character predicted once, with up
-    to block_size - 1 characters of context)."""
+def evaluate(model: torch.nn.Module, ids: torch.Tensor, block_size: int, teacher: torch.nn.Module | None = None,
+             batch_size: int = 64) -> dict:
+    """Next-character metrics over all windows of `ids` (every character predicted once, with up to block_size - 1
+    characters of context): 'ce' (nats per character), 'ppl' = exp(ce), 'bpc' = ce / ln 2; with a teacher also
+    'agreement' (share of positions where the two argmax agree) and 'kl' = KL(teacher || model) per character."""
+    return evaluate_windows(model, *windows(ids, block_size), teacher, batch_size)
+
+
+@torch.no_grad()
+def evaluate_windows(model, x: torch.Tensor, y: torch.Tensor, teacher=None, batch_size: int = 64) -> dict:
+    """`evaluate` on given windows: inputs x [M, T], next characters y [M, T]."""
     model.eval()
-    x, y = windows(ids, block_size)
-    total, count = 0.0, 0
+    sums = {"ce": 0.0, "agreement": 0.0, "kl": 0.0}
     for i in range(0, len(x), batch_size):
-        logits = model(x[i:i + batch_size])
-        total += F.cross_entropy(logits.flatten(0, 1), y[i:i + batch_size].flatten(), reduction="sum").item()
-        count += y[i:i + batch_size].numel()
-    return total / count
+        logits = model(x[i:i + batch_size]).flatten(0, 1)
+        sums["ce"] += F.cross_entropy(logits, y[i:i + batch_size].flatten(), reduction="sum").item()
+        if teacher is not None:
+            t = teacher(x[i:i + batch_size]).flatten(0, 1)
+            sums["agreement"] += (logits.argmax(-1) == t.argmax(-1)).sum().item()
+            sums["kl"] += F.kl_div(F.log_softmax(logits, -1), F.log_softmax(t, -1), log_target=True,
+                                   reduction="sum").item()
+    count = y.numel()
+    out = {"ce": sums["ce"] / count}
+    out.update(ppl=math.exp(out["ce"]), bpc=out["ce"] / math.log(2))
+    if teacher is not None:
+        out.update(agreement=sums["agreement"] / count, kl=sums["kl"] / count)
+    return out
+
+
+def cross_entropy(model: torch.nn.Module, ids: torch.Tensor, block_size: int, batch_size: int = 64) -> float:
+    """Mean next-character cross-entropy (nats) over all windows of `ids`."""
+    return evaluate(model, ids, block_size, batch_size=batch_size)["ce"]
 
 
 def perplexity(model, ids, block_size: int) -> dict:
     """{'ce': nats per character, 'ppl': exp(ce), 'bpc': bits per character}."""
-    ce = cross_entropy(model, ids, block_size)
-    return {"ce": ce, "ppl": math.exp(ce), "bpc": ce / math.log(2)}
+    return evaluate(model, ids, block_size)
 
 
 @torch.no_grad()
@@ -71,3 +102,115 @@ def generate(model: torch.nn.Module, prompt: torch.Tensor, n: int, temperature: 
         logits = model(ids[-model.block_size:][None])[0, -1] / temperature
         ids = torch.cat([ids, torch.multinomial(F.softmax(logits, -1), 1, generator=g)])
     return ids
+
+
+# ---- runs: one student per LMConfig, stored like the classification runs (kdlib.sweep dispatches here)
+
+SAMPLE_CHARS = 300  # characters generated after the prompt for a run's record
+
+
+@dataclass
+class LMTeacher:
+    model: torch.nn.Module
+    metrics: dict
+    sample: str
+
+
+@functools.lru_cache(maxsize=2)
+def _text_on(data_dir: str, data_items: tuple, device: str) -> TextData:
+    t = load_text(data_dir, **dict(data_items))
+    return TextData(t.train.to(device), t.val.to(device), t.test.to(device), t.vocab, t.plays)
+
+
+def text_for(cfg: LMConfig, device="cpu") -> TextData:
+    """The run's text on `device`, from the data folder (`kdlib.text.default_data_dir`)."""
+    return _text_on(str(default_data_dir().resolve()), tuple(sorted(cfg.data.items())), str(device))
+
+
+def prompt_ids(data: TextData, block_size: int) -> torch.Tensor:
+    """A fixed prompt from held-out text: the test text from the first blank line after its middle, up to
+    block_size // 2 characters (so every model is prompted alike, with text none of them trained on)."""
+    blank = data.vocab.encode("\n\n").tolist()
+    ids = data.test.tolist()
+    start = len(ids) // 2
+    while start + 1 < len(ids) and ids[start:start + 2] != blank:
+        start += 1
+    return data.test[start:start + block_size // 2]
+
+
+def _lm_metrics(model, data: TextData, block_size: int, teacher=None, fit=None) -> dict:
+    """val_ and test_ metrics (with the teacher's agreement and KL if given); train_ on `fit` = (x, y) windows."""
+    metrics = {}
+    for split, ids in (("val", data.val), ("test", data.test)):
+        metrics.update({f"{split}_{k}": v for k, v in evaluate(model, ids, block_size, teacher).items()})
+    if fit is not None:
+        metrics.update({f"train_{k}": v for k, v in evaluate_windows(model, *fit).items()})
+    return metrics
+
+
+def _sample(model, data: TextData, block_size: int) -> str:
+    prompt = prompt_ids(data, block_size)
+    return data.vocab.decode(generate(model, prompt, SAMPLE_CHARS, seed=0).tolist())
+
+
+def get_lm_teacher(cfg: LMConfig, data: TextData, device, results_dir) -> LMTeacher:
+    """The teacher GPT of `cfg`, trained on all of the training text once and cached in
+    `<results_dir>/teachers/<teacher_key>.pt` (weights, metrics and a text sample)."""
+    key = cfg.teacher_key()
+    path = Path(results_dir).resolve() / "teachers" / f"{key}.pt"
+    if (path, str(device)) in _MEMORY and path.exists():
+        return _MEMORY[(path, str(device))]
+
+    def make() -> dict:
+        torch.manual_seed(cfg.teacher_seed)
+        model = build_gpt(cfg.teacher, len(data.vocab), cfg.block_size).to(device)
+        x, y = windows(data.train, cfg.block_size)
+        train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
+        metrics = {"n_tokens": int(y.numel()), **_lm_metrics(model, data, cfg.block_size)}
+        return {"state_dict": model.state_dict(), "metrics": metrics,
+                "sample": _sample(model, data, cfg.block_size)}
+
+    blob = load_or_make(path, key, make)
+    model = build_gpt(cfg.teacher, len(data.vocab), cfg.block_size).to(device)
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    teacher = LMTeacher(model, blob["metrics"], blob["sample"])
+    _MEMORY[(path, str(device))] = teacher
+    return teacher
+
+
+def labels_loss(logits, y, _targets):
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+
+def run_lm(cfg: LMConfig, device="auto", results_dir="results") -> dict:
+    """Train one GPT student as `cfg` says; return its record (config, metrics, a generated sample, wall time,
+    device, version). Metrics: val_/test_ ce, ppl, bpc, agreement and kl with the teacher; train_ on the
+    student's own windows (its fit); teacher_test_ppl and teacher_test_bpc."""
+    cfg = cfg.validate().canonical()
+    dev = resolve_device(device)
+    data = text_for(cfg, dev)
+    teacher = get_lm_teacher(cfg, data, dev, results_dir) if cfg.teacher is not None else None
+    x, y = windows(data.train, cfg.block_size, cfg.fraction, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model = build_gpt(cfg.student, len(data.vocab), cfg.block_size).to(dev)
+    loss = online_kd_loss(teacher.model, cfg.lam, cfg.tau) if cfg.method == "kd" else labels_loss
+    record = {"key": cfg.key(), "config": cfg.as_dict(), "status": "ok", "n_train": len(x),
+              "n_tokens": int(y.numel()), "device": str(dev), "device_name": device_name(dev),
+              "kdlib_version": __version__, "torch_version": torch.__version__}
+    start = time.perf_counter()
+    try:
+        info = train(model, x, y, loss, cfg.train, seed=cfg.seed, targets=x)  # targets: the inputs, for the teacher
+    except Diverged as e:
+        record.update(status="diverged", diverged_step=e.step, metrics={}, steps=None)
+    else:
+        record["steps"] = info["steps"]
+        fit = (x[:256], y[:256])  # up to 256 of its own training windows: how well it fits what it saw
+        metrics = _lm_metrics(model, data, cfg.block_size, teacher.model if teacher else None, fit)
+        if teacher is not None:
+            metrics.update(teacher_test_ppl=teacher.metrics["test_ppl"], teacher_test_bpc=teacher.metrics["test_bpc"])
+        record["metrics"] = metrics
+        record["sample"] = _sample(model, data, cfg.block_size)
+    record["wall_time_s"] = time.perf_counter() - start
+    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return record

@@ -1,4 +1,4 @@
-"""Model families with a width/depth knob: an MLP and a 1D CNN.
+"""Model families with a width/depth knob: an MLP, a 1D CNN and a small ViT; and a character-level GPT.
 
 Every model is a stack of `blocks` followed by a linear `head`; `forward(x, return_features=True)`
 also returns each block's output, so losses that supervise intermediate layers need no second class.
@@ -59,6 +59,84 @@ def cnn1d(input_shape, num_classes: int, width: int = 32, depth: int = 3) -> Net
     return Net(blocks, width * length, num_classes, prepare=prepare)
 
 
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over [B, T, C]; `causal`: position t attends to positions <= t only."""
+
+    def __init__(self, n_embd: int, n_head: int, causal: bool = True):
+        super().__init__()
+        self.n_head, self.causal = n_head, causal
+        self.qkv = nn.Linear(n_embd, 3 * n_embd)
+        self.proj = nn.Linear(n_embd, n_embd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        return self.proj(y.transpose(1, 2).reshape(b, t, c))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x)). Causal for the GPT, not for the ViT."""
+
+    def __init__(self, n_embd: int, n_head: int, causal: bool = True):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
+        self.attn = SelfAttention(n_embd, n_head, causal)
+        self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class ViT(nn.Module):
+    """A small vision transformer for signals: [B, L] or [B, C, L] -> patches of `patch` samples (zero-padded at the
+    end to a multiple) -> linear embedding + learned positions -> `depth` non-causal pre-norm blocks -> LayerNorm,
+    mean over tokens -> linear head [B, num_classes].
+
+    Like Net it has `blocks` and `head`; `return_features=True` gives each block's output as [B, width, tokens]
+    (channels first, as the CNN's), so AuxiliaryHeads and the random-head control work unchanged.
+    """
+
+    def __init__(self, input_shape, num_classes: int, width: int = 64, depth: int = 3, patch: int = 4,
+                 head_dim: int = 16):
+        super().__init__()
+        self.channels, length = (1, input_shape[0]) if len(input_shape) == 1 else input_shape[:2]
+        self.patch = patch
+        self.tokens = -(-length // patch)  # ceil
+        self.pad = self.tokens * patch - length
+        self.embed = nn.Linear(self.channels * patch, width)
+        self.pos = nn.Parameter(torch.zeros(1, self.tokens, width))
+        nn.init.normal_(self.pos, std=0.02)
+        self.blocks = nn.ModuleList(TransformerBlock(width, max(1, width // head_dim), causal=False)
+                                    for _ in range(depth))
+        self.ln = nn.LayerNorm(width)
+        self.head = nn.Linear(width, num_classes)
+
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, L] or [B, C, L] -> [B, tokens, C * patch]; patch i holds samples i*patch ... (i+1)*patch - 1."""
+        if x.ndim == 2:
+            x = x[:, None]
+        x = torch.nn.functional.pad(x, (0, self.pad))
+        b, c, _ = x.shape
+        return x.view(b, c, self.tokens, self.patch).permute(0, 2, 1, 3).reshape(b, self.tokens, c * self.patch)
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        h = self.embed(self.patches(x)) + self.pos
+        features = []
+        for block in self.blocks:
+            h = block(h)
+            features.append(h.transpose(1, 2))
+        logits = self.head(self.ln(h).mean(1))
+        return (logits, features) if return_features else logits
+
+
+def vit1d(input_shape, num_classes: int, width: int = 64, depth: int = 3) -> ViT:
+    """ViT with patches of 4 samples and heads of 16 dimensions (MNIST-1D's 40 samples: 10 tokens)."""
+    return ViT(tuple(input_shape), num_classes, width=width, depth=depth)
+
+
 class AuxiliaryHeads(nn.Module):
     """A Net plus one linear classifier per intermediate block (every block but the last), for deep supervision.
 
@@ -95,10 +173,11 @@ def with_aux_heads(net: Net, num_classes: int) -> AuxiliaryHeads:
     return AuxiliaryHeads(net, num_classes)
 
 
-FAMILIES = {"mlp": mlp, "cnn": cnn1d}
+FAMILIES = {"mlp": mlp, "cnn": cnn1d, "vit": vit1d}
 SIZES = {  # (width, depth)
     "mlp": {"tiny": (32, 1), "small": (64, 2), "base": (128, 2), "large": (256, 3)},
     "cnn": {"tiny": (8, 2), "small": (16, 3), "base": (32, 3), "large": (64, 4)},
+    "vit": {"tiny": (16, 1), "small": (32, 2), "base": (48, 2), "large": (64, 3)},
 }
 MODELS = [f"{family}-{size}" for family, sizes in SIZES.items() for size in sizes]
 
@@ -110,7 +189,7 @@ def parse_model(name: str) -> tuple[str, int, int]:
     return (family, *SIZES[family][size])
 
 
-def build_model(name: str, input_shape, num_classes: int) -> Net:
+def build_model(name: str, input_shape, num_classes: int) -> nn.Module:
     family, width, depth = parse_model(name)
     if len(input_shape) not in (1, 2):
         raise ConfigError(f"input_shape={tuple(input_shape)}: the {family} family takes [L] or [C, L] inputs")
@@ -119,36 +198,6 @@ def build_model(name: str, input_shape, num_classes: int) -> Net:
 
 def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, n_embd: int, n_head: int):
-        super().__init__()
-        self.n_head = n_head
-        self.qkv = nn.Linear(n_embd, 3 * n_embd)
-        self.proj = nn.Linear(n_embd, n_embd)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, c = x.shape
-        q, k, v = self.qkv(x).split(c, dim=2)
-        q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
-        # is_causal: position t attends to positions <= t only
-        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(y.transpose(1, 2).reshape(b, t, c))
-
-
-class GPTBlock(nn.Module):
-    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
-
-    def __init__(self, n_embd: int, n_head: int):
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
-        self.attn = CausalSelfAttention(n_embd, n_head)
-        self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
-        return x + self.mlp(self.ln2(x))
 
 
 class CharGPT(nn.Module):
@@ -162,7 +211,7 @@ class CharGPT(nn.Module):
         self.block_size = block_size
         self.tok = nn.Embedding(vocab_size, n_embd)
         self.pos = nn.Embedding(block_size, n_embd)
-        self.blocks = nn.ModuleList(GPTBlock(n_embd, n_head) for _ in range(n_layer))
+        self.blocks = nn.ModuleList(TransformerBlock(n_embd, n_head, causal=True) for _ in range(n_layer))
         self.ln = nn.LayerNorm(n_embd)
         self.head = nn.Linear(n_embd, vocab_size)
 

@@ -11,6 +11,11 @@ from .train import resolve_device
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
+# notebook -> {variant name: its parameters for a profile}; each variant is executed as <notebook>_<name>.ipynb
+VARIANTS = {
+    # C6: a ViT student of the CNN teacher, with the profile's first three seeds (ViT runs cost more than CNN runs)
+    "01_data_efficiency": {"vit": lambda p: {"student": "vit-small", "seeds": list(p["seeds"][:3])}},
+}
 
 
 def notebook_paths(select=None) -> list[Path]:
@@ -25,6 +30,17 @@ def notebook_paths(select=None) -> list[Path]:
                 raise ConfigError(f"notebook {s!r} is not known; allowed: {', '.join(sorted(known))}")
         paths = [p for p in paths if p.stem[:2] in select or p.stem in select]
     return paths
+
+
+def plan(profile: str, select=None) -> list[tuple[Path, str, dict]]:
+    """What `reproduce` executes, in order: (notebook, output name, parameters beyond the common ones), each
+    notebook followed by its VARIANTS."""
+    runs = []
+    for nb in notebook_paths(select):
+        runs.append((nb, nb.name, {}))
+        runs += [(nb, f"{nb.stem}_{name}.ipynb", extra(profile_defaults(profile)))
+                 for name, extra in VARIANTS.get(nb.stem, {}).items()]
+    return runs
 
 
 def to_html(notebook: Path) -> Path:
@@ -44,7 +60,7 @@ def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_d
 
     profile_defaults(profile)  # validate everything before the first notebook starts
     resolve_device(device)
-    paths = notebook_paths(select)
+    plan(profile, select)  # unknown notebook names fail here
     out_dir = Path(output_dir).resolve() / profile
     if figures_dir is None:  # smoke figures never overwrite the committed ones
         figures_dir = REPO / "figures" if profile != "smoke" else out_dir / "figures"
@@ -52,21 +68,21 @@ def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_d
               "figures_dir": str(Path(figures_dir).resolve())}
     out_dir.mkdir(parents=True, exist_ok=True)
     report = []
-    for nb in paths:
+    for nb, name, extra in plan(profile, select):
         start = time.perf_counter()
-        out = out_dir / nb.name
-        log(f"[reproduce] {nb.name} (profile={profile}) ...")
+        out = out_dir / name
+        log(f"[reproduce] {name} (profile={profile}{''.join(f', {k}={v}' for k, v in extra.items())}) ...")
         error = None
         try:
-            pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(NOTEBOOKS),
+            pm.execute_notebook(str(nb), str(out), parameters={**params, **extra}, cwd=str(NOTEBOOKS),
                                 kernel_name="python3", progress_bar=False)
         except Exception as e:  # keep going: the other notebooks' results are still worth having
             error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
         if html and out.exists():
             to_html(out)
         seconds = time.perf_counter() - start
-        log(f"[reproduce] {nb.name}: {'FAILED ' + error if error else 'ok'} in {seconds:.0f} s -> {out}")
-        report.append({"notebook": nb.name, "output": str(out), "seconds": seconds, "error": error})
+        log(f"[reproduce] {name}: {'FAILED ' + error if error else 'ok'} in {seconds:.0f} s -> {out}")
+        report.append({"notebook": name, "output": str(out), "seconds": seconds, "error": error})
     board = Path(figures_dir) / "scoreboard.md"
     log(f"[reproduce] scoreboard: {board}" if board.exists() else "[reproduce] no scoreboard was written")
     return report

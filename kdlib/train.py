@@ -12,6 +12,7 @@ reported model is the one at the last step (no early stopping, no best-epoch pic
 from __future__ import annotations
 
 import math
+import platform
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -73,6 +74,13 @@ def resolve_device(device: str = "auto") -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"device={device!r} is not supported; allowed: auto, cpu, cuda, cuda:N, mps")
     return dev
+
+
+def device_name(dev: torch.device) -> str:
+    """The GPU's name, or the CPU's with the thread count (for a run's record)."""
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 def lr_factor(step: int, total: int, warmup: float) -> float:

@@ -57,6 +57,12 @@ def test_notebook_runs_at_smoke(path, tmp_path):
     if path.stem.startswith("07"):
         assert {k.split("/")[0] for k in board} == {"Pitfall"}
         assert "pitfall[DKD]" in next(iter(board.values()))["numbers"]
+    if path.stem.startswith("08"):  # perplexities, a figure and generated text from all three models
+        assert {k.split("/")[0] for k in board} == {"C6-LM"}
+        assert {p.stem for p in figures.glob("*.png")} == {"c6_language_shakespeare_smoke"}
+        numbers = next(iter(board.values()))["numbers"]
+        assert numbers["labels_test_ppl_smallest"] > 1 and numbers["kd_test_ppl_alpha_1"] > 1
+        assert text.count("--- ") == 3 and "prompt: " in text
     if path.stem.startswith("04"):  # the explorer: a static figure for papermill/HTML, and the live widget
         images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert len(images) >= 2 and "application/vnd.jupyter.widget-view+json" in text
@@ -73,6 +79,7 @@ BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message mus
     "06": ("ensemble_members", 1, "ensemble_members=1 is outside the allowed range [2, 20]"),
     "07": ("methods", ["vanilla KD", "CRD"],
            "methods='CRD' is not known; allowed: DIST, DKD, KD + deep supervision, vanilla KD"),
+    "08": ("student", "gpt-huge", "student='gpt-huge' is not known; allowed: gpt-base, gpt-small, gpt-tiny"),
 }
 
 
@@ -88,3 +95,32 @@ def test_bad_parameter_stops_before_training(path, tmp_path):
                                                             "figures_dir": str(tmp_path / "figures")})
     assert "ConfigError" in str(err.value) and message in str(err.value)
     assert not (tmp_path / "results").exists() and not (tmp_path / "figures").exists()
+
+
+def test_c1_notebook_with_a_vit_student_is_a_variant(tmp_path):
+    """C6's ViT variant of notebook 01 (what `make reproduce` runs): its own figure and scoreboard entry, so the
+    CNN's C1 results are never overwritten."""
+    path = next(p for p in NOTEBOOKS if p.stem.startswith("01"))
+    figures = tmp_path / "figures"
+    pm.execute_notebook(str(path), str(tmp_path / "vit.ipynb"), cwd=str(path.parent), kernel_name="python3",
+                        progress_bar=False, parameters={"profile": "smoke", "student": "vit-tiny", "seeds": [0],
+                                                        "results_dir": str(tmp_path / "results"),
+                                                        "figures_dir": str(figures), "device": "cpu"})
+    assert {p.stem for p in figures.glob("*.png")} == {"c1_data_efficiency_vit-tiny_from_cnn-tiny_mnist1d_smoke"}
+    board = json.loads((figures / "scoreboard.json").read_text())
+    assert list(board) == ["C6-ViT/mnist1d/smoke"]
+    assert "vit-tiny student of a cnn-tiny teacher" in board["C6-ViT/mnist1d/smoke"]["title"]
+    assert "VERDICT C6-ViT" in _text(nbformat.read(tmp_path / "vit.ipynb", as_version=4))
+
+
+def test_reproduce_plan_includes_the_variants():
+    from kdlib import reproduce
+
+    plan = reproduce.plan("cpu")
+    names = [name for _, name, _ in plan]
+    assert names == sorted(names) and "01_data_efficiency_vit.ipynb" in names and "08_language.ipynb" in names
+    assert len(names) == len(NOTEBOOKS) + 1
+    extra = dict((name, params) for _, name, params in plan)["01_data_efficiency_vit.ipynb"]
+    assert extra == {"student": "vit-small", "seeds": [0, 1, 2]}
+    assert [name for _, name, _ in reproduce.plan("smoke", ["01"])] == ["01_data_efficiency.ipynb",
+                                                                       "01_data_efficiency_vit.ipynb"]
