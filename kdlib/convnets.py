@@ -1,5 +1,5 @@
 """Image models for CIFAR (issue 8 groundwork): the CIFAR ResNet-18 of the paper's setup, the ResNet-20/56 family of
-He et al. (2016), and a fast ConvNet in the style of airbench at two widths.
+He et al. (2016), a fast ConvNet in the style of airbench at two widths, and C6's ViT on 4×4-pixel patches.
 
 Every model starts with `Normalize` (uint8 images in, so the data can stay uint8 on the device) and, like the 1D
 models, has `blocks` and a linear `head`; `forward(x, return_features=True)` also returns each block's output.
@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .errors import check_choice
+from .models import ViT
 from .vision import STATS, Normalize
 
 
@@ -30,7 +31,7 @@ class BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class ImageNet(nn.Module):
+class ImageClassifier(nn.Module):
     """Normalize -> stem -> stages (the `blocks`) -> global average pool -> linear head."""
 
     def __init__(self, stem: nn.Module, stages: list[nn.Module], width: int, num_classes: int, stats):
@@ -54,25 +55,25 @@ def _stage(c_in: int, c_out: int, n: int, stride: int) -> nn.Sequential:
     return nn.Sequential(*[BasicBlock(c_in if i == 0 else c_out, c_out, stride if i == 0 else 1) for i in range(n)])
 
 
-def resnet18(num_classes: int, stats) -> ImageNet:
+def resnet18(num_classes: int, stats) -> ImageClassifier:
     """The CIFAR ResNet-18: a 3×3 stem without max-pool, four stages of two blocks (64, 128, 256, 512 channels)."""
     stem = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
     widths, stages, prev = (64, 128, 256, 512), [], 64
     for i, w in enumerate(widths):
         stages.append(_stage(prev, w, 2, 1 if i == 0 else 2))
         prev = w
-    return ImageNet(stem, stages, 512, num_classes, stats)
+    return ImageClassifier(stem, stages, 512, num_classes, stats)
 
 
-def resnet_cifar(depth: int, num_classes: int, stats) -> ImageNet:
+def resnet_cifar(depth: int, num_classes: int, stats) -> ImageClassifier:
     """ResNet-`depth` for CIFAR (depth = 6n + 2: 20, 32, 44, 56, ...): three stages of n blocks, 16/32/64 channels."""
     n = (depth - 2) // 6
     stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
     stages = [_stage(16, 16, n, 1), _stage(16, 32, n, 2), _stage(32, 64, n, 2)]
-    return ImageNet(stem, stages, 64, num_classes, stats)
+    return ImageClassifier(stem, stages, 64, num_classes, stats)
 
 
-def fast_convnet(num_classes: int, stats, width: int = 64) -> ImageNet:
+def fast_convnet(num_classes: int, stats, width: int = 64) -> ImageClassifier:
     """An airbench-style ConvNet: a 2×2 stem, then three groups of (conv, max-pool 2, BN, GELU, conv, BN, GELU) at
     widths (w, 4w, 4w); for the `fast` recipe."""
     def group(c_in, c_out):
@@ -81,7 +82,7 @@ def fast_convnet(num_classes: int, stats, width: int = 64) -> ImageNet:
                              nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU())
     stem = nn.Sequential(nn.Conv2d(3, 24, 2, padding=0, bias=False), nn.BatchNorm2d(24), nn.GELU())
     widths = (width, 4 * width, 4 * width)
-    return ImageNet(stem, [group(24, widths[0]), group(widths[0], widths[1]), group(widths[1], widths[2])],
+    return ImageClassifier(stem, [group(24, widths[0]), group(widths[0], widths[1]), group(widths[1], widths[2])],
                     widths[2], num_classes, stats)
 
 
@@ -91,10 +92,12 @@ CIFAR_MODELS = {
     "resnet56": lambda k, s: resnet_cifar(56, k, s),
     "convnet-s": lambda k, s: fast_convnet(k, s, width=32),
     "convnet-l": lambda k, s: fast_convnet(k, s, width=64),
+    # C6's small ViT on images: 4×4-pixel patches of a 32×32 image (64 tokens), width 192, 6 blocks of 12 heads
+    "vit-cifar": lambda k, s: ViT((3, 32, 32), k, width=192, depth=6, patch=4, prepare=Normalize(*s)),
 }
 
 
-def build_cifar_model(name: str, dataset: str = "cifar10") -> ImageNet:
+def build_cifar_model(name: str, dataset: str = "cifar10") -> nn.Module:
     """A CIFAR model by name (CIFAR_MODELS), normalising with `dataset`'s channel statistics."""
     check_choice("model", name, CIFAR_MODELS)
     check_choice("dataset", dataset, STATS)

@@ -91,22 +91,30 @@ class TransformerBlock(nn.Module):
 
 
 class ViT(nn.Module):
-    """A small vision transformer for signals: [B, L] or [B, C, L] -> patches of `patch` samples (zero-padded at the
-    end to a multiple) -> linear embedding + learned positions -> `depth` non-causal pre-norm blocks -> LayerNorm,
-    mean over tokens -> linear head [B, num_classes].
+    """A small vision transformer: signals [B, L] or [B, C, L] in patches of `patch` samples, or images [B, C, H, W]
+    in patches of `patch` × `patch` pixels (zero-padded at the end to a multiple) -> linear embedding + learned
+    positions -> `depth` non-causal pre-norm blocks -> LayerNorm, mean over tokens -> linear head [B, num_classes].
+    `prepare` runs first (for images: `kdlib.vision.Normalize`, so uint8 pixels go in).
 
     Like Net it has `blocks` and `head`; `return_features=True` gives each block's output as [B, width, tokens]
     (channels first, as the CNN's), so AuxiliaryHeads and the random-head control work unchanged.
     """
 
     def __init__(self, input_shape, num_classes: int, width: int = 64, depth: int = 3, patch: int = 4,
-                 head_dim: int = 16):
+                 head_dim: int = 16, prepare: nn.Module | None = None):
         super().__init__()
-        self.channels, length = (1, input_shape[0]) if len(input_shape) == 1 else input_shape[:2]
+        input_shape = tuple(input_shape)
+        if len(input_shape) not in (1, 2, 3):
+            raise ConfigError(f"input_shape={input_shape}: the ViT takes [L], [C, L] or [C, H, W] inputs")
+        self.prepare = prepare or nn.Identity()
+        self.channels = 1 if len(input_shape) == 1 else input_shape[0]
         self.patch = patch
-        self.tokens = -(-length // patch)  # ceil
-        self.pad = self.tokens * patch - length
-        self.embed = nn.Linear(self.channels * patch, width)
+        sizes = input_shape[-1:] if len(input_shape) < 3 else input_shape[1:]  # (L,) or (H, W)
+        self.grid = tuple(-(-n // patch) for n in sizes)  # patches along each axis (ceil)
+        self.pads = tuple(g * patch - n for g, n in zip(self.grid, sizes))
+        self.tokens = math.prod(self.grid)
+        self.pad = self.pads[-1]
+        self.embed = nn.Linear(self.channels * patch ** len(sizes), width)
         self.pos = nn.Parameter(torch.zeros(1, self.tokens, width))
         nn.init.normal_(self.pos, std=0.02)
         self.blocks = nn.ModuleList(TransformerBlock(width, max(1, width // head_dim), causal=False)
@@ -115,15 +123,23 @@ class ViT(nn.Module):
         self.head = nn.Linear(width, num_classes)
 
     def patches(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, L] or [B, C, L] -> [B, tokens, C * patch]; patch i holds samples i*patch ... (i+1)*patch - 1."""
+        """[B, L] or [B, C, L] -> [B, tokens, C * patch]: patch i holds samples i*patch ... (i+1)*patch - 1.
+        [B, C, H, W] -> [B, tokens, C * patch * patch], tokens in row-major order of the patch grid."""
+        p = self.patch
         if x.ndim == 2:
             x = x[:, None]
-        x = torch.nn.functional.pad(x, (0, self.pad))
-        b, c, _ = x.shape
-        return x.view(b, c, self.tokens, self.patch).permute(0, 2, 1, 3).reshape(b, self.tokens, c * self.patch)
+        if x.ndim == 3:
+            x = torch.nn.functional.pad(x, (0, self.pad))
+            b, c, _ = x.shape
+            return x.view(b, c, self.tokens, p).permute(0, 2, 1, 3).reshape(b, self.tokens, c * p)
+        x = torch.nn.functional.pad(x, (0, self.pads[1], 0, self.pads[0]))
+        b, c = x.shape[:2]
+        (gh, gw) = self.grid
+        x = x.reshape(b, c, gh, p, gw, p).permute(0, 2, 4, 1, 3, 5)  # [B, gh, gw, C, p, p]
+        return x.reshape(b, self.tokens, c * p * p)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
-        h = self.embed(self.patches(x)) + self.pos
+        h = self.embed(self.patches(self.prepare(x))) + self.pos
         features = []
         for block in self.blocks:
             h = block(h)

@@ -89,6 +89,19 @@ def test_vit_patches_by_hand():
     assert two.patches(x).tolist() == [[[0, 1, 2, 3, 10, 11, 12, 13], [4, 5, 6, 7, 14, 15, 16, 17]]]
 
 
+def test_vit_image_patches_by_hand():
+    vit = ViT((2, 6, 8), 3, width=16, depth=1, patch=4)  # 6×8 pixels: padded to 8×8, a 2×2 grid of 4×4 patches
+    assert (vit.grid, vit.pads, vit.tokens) == ((2, 2), (2, 0), 4)
+    x = torch.arange(2 * 6 * 8.0).view(1, 2, 6, 8)
+    got = vit.patches(x)
+    assert got.shape == (1, 4, 2 * 16)
+    padded = torch.nn.functional.pad(x, (0, 0, 0, 2))
+    for t, (i, j) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):  # row-major over the grid, channels first
+        assert torch.equal(got[0, t], padded[0, :, 4 * i:4 * i + 4, 4 * j:4 * j + 4].flatten())
+    logits, feats = vit(x, return_features=True)
+    assert logits.shape == (1, 3) and feats[0].shape == (1, 16, 4)
+
+
 def test_vit_shapes_for_every_dataset_shape():
     for shape, tokens in (((40,), 10), ((64,), 16), ((2, 40), 10), ((41,), 11)):
         model = build_model("vit-base", shape, 7)
