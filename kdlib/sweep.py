@@ -137,7 +137,7 @@ def added_inputs(cfg: RunConfig, data, x: torch.Tensor) -> torch.Tensor:
     return extra_inputs(n, **cfg.data).to(x.device)
 
 
-def compute(cfg: RunConfig, results_dir="results", device="auto") -> str:
+def compute(cfg: RunConfig | LMConfig, results_dir="results", device="auto") -> str:
     """Run `cfg` and store it, unless it is stored already ('cached') or another live worker has claimed it
     ('busy'); 'done' once this call stored it. Safe to call from many processes and hosts on one store; this is
     the function an executor runs."""
