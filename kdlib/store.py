@@ -166,6 +166,20 @@ class Store:
         """Take `key` for computing (see `claim`); None while another live worker holds it."""
         return claim(self.root / f"{key}.lock", **kwargs)
 
+    def clear_stale_claims(self, keys) -> int:
+        """Remove the claims of stored runs whose holder died after storing the record and before releasing the
+        claim (a kill in that gap leaves a lock nobody will ever take over). Live claims stay. Returns the count."""
+        removed = 0
+        for key in keys:
+            lock = self.root / f"{key}.lock"
+            if lock.exists() and self.path(key).exists() and _stale(lock, STALE_AFTER):
+                try:
+                    lock.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
     def keys(self) -> list[str]:
         return sorted(p.stem for p in self.root.glob("*.json")) if self.root.exists() else []
 

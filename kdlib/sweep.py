@@ -185,6 +185,7 @@ def sweep(configs, results_dir="results", device="auto", progress: bool = True, 
         if todo:  # held by other workers: wait for them (or for their claims to go stale)
             time.sleep(poll)
     bar.close()
+    store.clear_stale_claims(c.key() for c in unique)  # a worker killed between storing and releasing
     records = [store.get(c.key()) for c in unique]
     if store.rejected:
         warnings.warn(f"{len(store.rejected)} stored record(s) in {store.root} were not used and were recomputed "

@@ -147,6 +147,28 @@ def test_stale_claims_are_taken_over(tmp_path):
     taken.release()
 
 
+def test_claim_left_by_a_worker_killed_after_storing_is_cleared(tmp_path):
+    """A SIGKILL between storing a record and releasing its claim leaves a lock that no worker needs again (the
+    random-kill test above hit this gap once); the sweep clears it. A live claim is left alone."""
+    configs = grid("smoke", ("labels",), fractions=[0.1, 0.2], seeds=[0])
+    sweep_mod.sweep(configs, tmp_path, "cpu", progress=False)
+    store = Store(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    dead_lock, live_lock = (store.root / f"{c.key()}.lock" for c in configs)
+    dead_lock.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "token": "x"}))
+    live = claim(live_lock)
+    calls = []
+    real = sweep_mod.run_one
+    sweep_mod.run_one = lambda cfg, *a, **k: calls.append(cfg) or real(cfg, *a, **k)
+    try:
+        sweep_mod.sweep(configs, tmp_path, "cpu", progress=False)
+    finally:
+        sweep_mod.run_one = real
+    assert calls == [] and not dead_lock.exists() and live_lock.exists()
+    live.release()
+
+
 def test_heartbeat_keeps_a_long_claim_fresh(tmp_path):
     lock = tmp_path / "k.lock"
     held = claim(lock, heartbeat=0.05)
