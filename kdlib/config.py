@@ -193,18 +193,24 @@ def make_config(profile: str = "cpu", dataset: str = "mnist1d", **overrides) -> 
     check_choice("dataset", dataset, DATASETS)
     fields = dict(dataset=dataset, data=dict(p["data"][dataset]), student=p["student"], teacher=p["teacher"],
                   tau=p["tau"], train=p["train"], teacher_train=p["teacher_train"])
+    return _build(RunConfig, fields, overrides)
+
+
+def _build(cls, fields: dict, overrides: dict):
+    """cls(**fields) with `overrides` applied (None means 'default'; TrainConfig fields such as lr go to the
+    student's `train`), validated and canonical. An unknown name is refused with the allowed ones."""
     train_overrides = {k: v for k in list(overrides) if k in TrainConfig.__dataclass_fields__
                        if (v := overrides.pop(k)) is not None}
-    unknown = set(overrides) - set(RunConfig.__dataclass_fields__)
+    unknown = set(overrides) - set(cls.__dataclass_fields__)
     if unknown:
         raise ConfigError(f"unknown config field(s) {sorted(unknown)}; allowed: "
-                          f"{', '.join(sorted(RunConfig.__dataclass_fields__) + sorted(TrainConfig.__dataclass_fields__))}")
+                          f"{', '.join(sorted(cls.__dataclass_fields__) + sorted(TrainConfig.__dataclass_fields__))}")
     fields.update({k: v for k, v in overrides.items() if v is not None})
     if fields["teacher"] in ("none", "None"):  # explicit 'no teacher' (None already means 'default')
         fields["teacher"] = None
     if train_overrides:
         fields["train"] = replace(fields["train"], **train_overrides)
-    return RunConfig(**fields).validate().canonical()
+    return cls(**fields).validate().canonical()
 
 
 def grid(profile: str = "cpu", methods=("labels", "kd"), fractions=None, seeds=None, dataset="mnist1d",
@@ -309,13 +315,4 @@ def make_lm_config(profile: str = "cpu", **overrides) -> LMConfig:
     p = profile_defaults(profile)["lm"]
     fields = dict(data=dict(p["data"]), block_size=p["block_size"], student=p["student"], teacher=p["teacher"],
                   tau=p["tau"], train=p["train"], teacher_train=p["teacher_train"])
-    train_overrides = {k: v for k in list(overrides) if k in TrainConfig.__dataclass_fields__
-                       if (v := overrides.pop(k)) is not None}
-    unknown = set(overrides) - set(LMConfig.__dataclass_fields__)
-    if unknown:
-        raise ConfigError(f"unknown config field(s) {sorted(unknown)}; allowed: "
-                          f"{', '.join(sorted(LMConfig.__dataclass_fields__) + sorted(TrainConfig.__dataclass_fields__))}")
-    fields.update({k: v for k, v in overrides.items() if v is not None})
-    if train_overrides:
-        fields["train"] = replace(fields["train"], **train_overrides)
-    return LMConfig(**fields).validate().canonical()
+    return _build(LMConfig, fields, overrides)
