@@ -13,7 +13,6 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +22,7 @@ from .config import LMConfig
 from .data import nested_subset
 from .losses import sequence_kd_loss
 from .models import build_gpt
-from .teachers import _MEMORY, load_or_make
+from .teachers import cached
 from .text import TextData, default_data_dir, load_text
 from .train import Diverged, device_name, resolve_device, train
 
@@ -130,12 +129,12 @@ def text_for(cfg: LMConfig, device="cpu") -> TextData:
 def prompt_ids(data: TextData, block_size: int) -> torch.Tensor:
     """A fixed prompt from held-out text: the test text from the first blank line after its middle, up to
     block_size // 2 characters (so every model is prompted alike, with text none of them trained on)."""
-    blank = data.vocab.encode("\n\n").tolist()
-    ids = data.test.tolist()
-    start = len(ids) // 2
-    while start + 1 < len(ids) and ids[start:start + 2] != blank:
-        start += 1
-    return data.test[start:start + block_size // 2]
+    newline = int(data.vocab.encode("\n")[0])
+    t = data.test
+    blank = ((t[:-1] == newline) & (t[1:] == newline)).nonzero().flatten()
+    after = blank[blank >= len(t) // 2]
+    start = int(after[0]) if len(after) else len(t) // 2
+    return t[start:start + block_size // 2]
 
 
 def _lm_metrics(model, data: TextData, block_size: int, teacher=None, fit=None) -> dict:
@@ -156,11 +155,6 @@ def _sample(model, data: TextData, block_size: int) -> str:
 def get_lm_teacher(cfg: LMConfig, data: TextData, device, results_dir) -> LMTeacher:
     """The teacher GPT of `cfg`, trained on all of the training text once and cached in
     `<results_dir>/teachers/<teacher_key>.pt` (weights, metrics and a text sample)."""
-    key = cfg.teacher_key()
-    path = Path(results_dir).resolve() / "teachers" / f"{key}.pt"
-    if (path, str(device)) in _MEMORY and path.exists():
-        return _MEMORY[(path, str(device))]
-
     def make() -> dict:
         torch.manual_seed(cfg.teacher_seed)
         model = build_gpt(cfg.teacher, len(data.vocab), cfg.block_size).to(device)
@@ -170,13 +164,13 @@ def get_lm_teacher(cfg: LMConfig, data: TextData, device, results_dir) -> LMTeac
         return {"state_dict": model.state_dict(), "metrics": metrics,
                 "sample": _sample(model, data, cfg.block_size)}
 
-    blob = load_or_make(path, key, make)
-    model = build_gpt(cfg.teacher, len(data.vocab), cfg.block_size).to(device)
-    model.load_state_dict(blob["state_dict"])
-    model.eval()
-    teacher = LMTeacher(model, blob["metrics"], blob["sample"])
-    _MEMORY[(path, str(device))] = teacher
-    return teacher
+    def load(blob: dict) -> LMTeacher:
+        model = build_gpt(cfg.teacher, len(data.vocab), cfg.block_size).to(device)
+        model.load_state_dict(blob["state_dict"])
+        model.eval()
+        return LMTeacher(model, blob["metrics"], blob["sample"])
+
+    return cached(results_dir, cfg.teacher_key(), device, make, load)
 
 
 def labels_loss(logits, y, _targets):

@@ -72,18 +72,24 @@ def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
         for s in ("val", "test"):
             metrics.update(classification_metrics(logits[s], getattr(data, f"y_{s}"), prefix=f"{s}_"))
         return Teacher(Ensemble([m.model for m in members]), logits, metrics)
-    key = cfg.teacher_key()
+
+    def load(blob: dict) -> Teacher:
+        torch.manual_seed(cfg.teacher_seed)  # as before the cache: the same global RNG state after loading
+        model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
+        model.load_state_dict(blob["state_dict"])
+        model.eval()
+        return Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
+
+    return cached(results_dir, cfg.teacher_key(), device, lambda: _train_teacher(cfg, data, device), load)
+
+
+def cached(results_dir, key: str, device, make, load):
+    """`load(blob)` of the teacher file `<results_dir>/teachers/<key>.pt`, made by `make()` first if missing (see
+    `load_or_make`); kept in memory per (file, device), so a sweep reads each file once."""
     path = Path(results_dir).resolve() / "teachers" / f"{key}.pt"
-    if (path, str(device)) in _MEMORY and path.exists():
-        return _MEMORY[(path, str(device))]
-    blob = load_or_make(path, key, lambda: _train_teacher(cfg, data, device))
-    torch.manual_seed(cfg.teacher_seed)
-    model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
-    model.load_state_dict(blob["state_dict"])
-    model.eval()
-    teacher = Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
-    _MEMORY[(path, str(device))] = teacher
-    return teacher
+    if (path, str(device)) not in _MEMORY or not path.exists():
+        _MEMORY[(path, str(device))] = load(load_or_make(path, key, make))
+    return _MEMORY[(path, str(device))]
 
 
 def load_or_make(path: Path, key: str, make) -> dict:
