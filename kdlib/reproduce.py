@@ -60,7 +60,7 @@ def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_d
 
     profile_defaults(profile)  # validate everything before the first notebook starts
     resolve_device(device)
-    plan(profile, select)  # unknown notebook names fail here
+    runs = plan(profile, select)  # unknown notebook names fail here
     out_dir = Path(output_dir).resolve() / profile
     if figures_dir is None:  # smoke figures never overwrite the committed ones
         figures_dir = REPO / "figures" if profile != "smoke" else out_dir / "figures"
@@ -68,7 +68,7 @@ def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_d
               "figures_dir": str(Path(figures_dir).resolve())}
     out_dir.mkdir(parents=True, exist_ok=True)
     report = []
-    for nb, name, extra in plan(profile, select):
+    for nb, name, extra in runs:
         start = time.perf_counter()
         out = out_dir / name
         log(f"[reproduce] {name} (profile={profile}{''.join(f', {k}={v}' for k, v in extra.items())}) ...")
