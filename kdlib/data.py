@@ -1,6 +1,7 @@
 """Datasets as tensors, and nested class-stratified subsampling.
 
-A `Dataset` holds train / validation / test splits as tensors (x: float32 [N, ...], y: int64 [N]).
+A `Dataset` holds train / validation / test splits as tensors (x: float32 [N, ...], or uint8 [N, 3, 32, 32] images
+for CIFAR; y: int64 [N]).
 The teacher trains on all of `train`; a student on a subset of it chosen by `nested_subset`.
 """
 from __future__ import annotations
@@ -123,8 +124,19 @@ def extra_inputs(n: int, seed: int = 0, **_) -> torch.Tensor:
     return mnist1d(n_train=n, n_val=10, n_test=10, seed=int(seed) + 1).x_train
 
 
-# name -> (loader, keyword arguments it takes from a config)
-DATASETS = {"mnist1d": mnist1d, "digits": digits}
+@functools.lru_cache(maxsize=2)
+def _cifar(name: str, n_val: int = 5000, seed: int = 0) -> Dataset:
+    """CIFAR-10/100 through torchvision (kdlib.vision.cifar) from the data folder (kdlib.text.default_data_dir:
+    $KDLIB_DATA, else the clone's data/, else ~/.cache/kdlib), downloaded there the first time."""
+    from .text import default_data_dir
+    from .vision import cifar
+
+    return cifar(name, root=default_data_dir(), n_val=n_val, seed=seed)
+
+
+# name -> loader; a config's `data` holds the loader's keyword arguments
+DATASETS = {"mnist1d": mnist1d, "digits": digits,
+            "cifar10": functools.partial(_cifar, "cifar10"), "cifar100": functools.partial(_cifar, "cifar100")}
 
 
 def load(name: str, **kwargs) -> Dataset:

@@ -22,9 +22,10 @@ from .data import extra_inputs, load, mixup_inputs, nested_subset
 from .losses import deep_supervision_loss, kd_loss, kl_to_targets, label_smoothing_ce
 from .lm import run_lm
 from .metrics import classification_metrics
-from .models import build_model, with_aux_heads
+from .convnets import build_for
+from .models import with_aux_heads
 from .store import Store
-from .teachers import get_teacher, random_head_logits
+from .teachers import get_teacher, random_head_logits, random_head_model
 from .train import Diverged, device_name, num_steps, predict, resolve_device, train
 
 
@@ -71,6 +72,23 @@ def distill_targets(cfg: RunConfig, teacher, data, idx: torch.Tensor) -> torch.T
     return signals.TRANSFORMS[cfg.signal](p.cpu(), y.cpu(), g).to(p.device)
 
 
+def online_targets(cfg: RunConfig, teacher):
+    """For a KD student whose inputs are augmented: target_fn(xb, yb) giving its signal on each augmented batch (the
+    teacher's forward pass; `train` runs it without gradients, in the run's precision). None where the targets are
+    fixed per input (no augmentation) or do not depend on the input: "smoothed_onehot", and "conditional" (a class
+    average of the teacher's probabilities on the un-augmented subset)."""
+    if cfg.method != "kd" or not cfg.train.augment or cfg.signal in ("smoothed_onehot", "conditional"):
+        return None
+    model = random_head_model(teacher, cfg.seed) if cfg.signal == "random_head" else teacher.model.eval()
+    if cfg.signal == "teacher":
+        return lambda xb, yb: model(xb).float()
+    if cfg.signal == "random_head":
+        return lambda xb, yb: F.softmax(model(xb).float() / cfg.tau, dim=1)
+    g = torch.Generator().manual_seed(cfg.seed)
+    transform = signals.TRANSFORMS[cfg.signal]  # drawn on the CPU, so a run is the same on every device
+    return lambda xb, yb: transform(F.softmax(model(xb).float() / cfg.tau, dim=1).cpu(), yb.cpu(), g).to(xb.device)
+
+
 @functools.lru_cache(maxsize=4)
 def _data_on(dataset: str, data_items: tuple, device: str):
     return load(dataset, **dict(data_items)).to(device)
@@ -88,7 +106,8 @@ def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
     teacher = get_teacher(cfg, data, dev, results_dir) if cfg.teacher is not None else None
     idx = nested_subset(data.y_train.cpu(), cfg.fraction, cfg.seed).to(dev)
     x, y = data.x_train[idx], data.y_train[idx]
-    targets = distill_targets(cfg, teacher, data, idx) if METHODS[cfg.method] else None
+    target_fn = online_targets(cfg, teacher) if METHODS[cfg.method] else None
+    targets = distill_targets(cfg, teacher, data, idx) if METHODS[cfg.method] and target_fn is None else None
 
     fit_x, fit_y, fit_targets, steps = x, y, targets, None
     if cfg.method == "kd" and cfg.distill_data != "subset":
@@ -99,7 +118,7 @@ def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
         steps = num_steps(len(idx), cfg.train)  # the subset's own budget: only the inputs change
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.student, data.input_shape, data.num_classes)
+    model = build_for(cfg.student, data)
     if cfg.method == "kd" and cfg.aux_heads:
         model = with_aux_heads(model, data.num_classes)
     model = model.to(dev)
@@ -108,7 +127,8 @@ def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
               "torch_version": torch.__version__}
     start = time.perf_counter()
     try:
-        info = train(model, fit_x, fit_y, make_loss(cfg), cfg.train, seed=cfg.seed, targets=fit_targets, steps=steps)
+        info = train(model, fit_x, fit_y, make_loss(cfg), cfg.train, seed=cfg.seed, targets=fit_targets,
+                     target_fn=target_fn, steps=steps)
     except Diverged as e:
         record.update(status="diverged", diverged_step=e.step, metrics={}, steps=None)
     else:
@@ -119,7 +139,8 @@ def run_one(cfg: RunConfig, device="auto", results_dir="results") -> dict:
                   "test": (data.x_test, data.y_test, ref.get("test"))}
         metrics = {}
         for split, (xs, ys, ts) in splits.items():
-            metrics.update(classification_metrics(predict(model, xs), ys, ts, prefix=f"{split}_"))
+            logits = predict(model, xs, precision=cfg.train.precision)
+            metrics.update(classification_metrics(logits, ys, ts, prefix=f"{split}_"))
         if teacher is not None:
             metrics["teacher_test_acc"] = teacher.metrics["test_acc"]
             metrics["teacher_n_train"] = teacher.metrics["n_train"]

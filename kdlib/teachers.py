@@ -1,8 +1,8 @@
 """Teachers: trained once on the training set (or a nested share of it), cached on disk with their logits.
 
 One file per teacher, `<results_dir>/teachers/<teacher_key>.pt`, holding the weights, the teacher's logits on
-the train / val / test inputs (the inputs are not augmented, so the logits are reused by every student) and
-its metrics. It is written atomically and loaded with `weights_only=True`. A file that cannot be read or
+the un-augmented train / val / test inputs (reused by every student that does not augment its inputs; a student
+that does runs the teacher on each augmented batch instead, see kdlib.sweep) and its metrics. It is written atomically and loaded with `weights_only=True`. A file that cannot be read or
 whose stored key differs is reported and the teacher is retrained.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .config import RunConfig
 from .data import Dataset, nested_subset
 from .losses import kd_loss
 from .metrics import classification_metrics
-from .models import build_model
+from .convnets import build_for
 from .store import claim
 from .train import predict, train
 
@@ -75,7 +75,7 @@ def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
 
     def load(blob: dict) -> Teacher:
         torch.manual_seed(cfg.teacher_seed)  # as before the cache: the same global RNG state after loading
-        model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
+        model = build_for(cfg.teacher, data).to(device)
         model.load_state_dict(blob["state_dict"])
         model.eval()
         return Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
@@ -116,13 +116,14 @@ def load_or_make(path: Path, key: str, make) -> dict:
 
 def _train_teacher(cfg: RunConfig, data: Dataset, device) -> dict:
     torch.manual_seed(cfg.teacher_seed)
-    model = build_model(cfg.teacher, data.input_shape, data.num_classes).to(device)
+    model = build_for(cfg.teacher, data).to(device)
     # its own training set: all of train, or a share of it drawn independently of the students' subsets
     own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
     train(model, data.x_train[own], data.y_train[own], _labels_only, cfg.teacher_train, seed=cfg.teacher_seed,
           progress=True)
     # logits on every training input, so a student may use inputs the teacher never saw
-    logits = {s: predict(model, getattr(data, f"x_{s}")) for s in ("train", "val", "test")}
+    logits = {s: predict(model, getattr(data, f"x_{s}"), precision=cfg.teacher_train.precision)
+              for s in ("train", "val", "test")}
     metrics = {"n_train": len(own)}
     metrics.update(classification_metrics(logits["train"][own], data.y_train[own], prefix="train_"))
     for s in ("val", "test"):
@@ -163,10 +164,15 @@ def _save(blob: dict, path: Path) -> None:
         raise
 
 
-def random_head_logits(teacher: Teacher, x: torch.Tensor, seed: int) -> torch.Tensor:
-    """Logits of the teacher with its last layer re-initialised (seeded): features kept, class mapping scrambled."""
+def random_head_model(teacher: Teacher, seed: int) -> torch.nn.Module:
+    """A copy of the teacher with its last layer re-initialised (seeded): features kept, class mapping scrambled."""
     model = copy.deepcopy(teacher.model)
     with torch.random.fork_rng(devices=[]):  # leave the caller's RNG stream alone
         torch.manual_seed(seed)
         model.head.reset_parameters()
-    return predict(model, x)
+    return model.eval()
+
+
+def random_head_logits(teacher: Teacher, x: torch.Tensor, seed: int) -> torch.Tensor:
+    """Logits of `random_head_model` on x."""
+    return predict(random_head_model(teacher, seed), x)

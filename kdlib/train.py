@@ -8,6 +8,10 @@ Python). Training is counted in optimisation steps with a floor:
 so a student on M = 80 samples still gets `min_steps` updates instead of `epochs` of them. The learning
 rate warms up linearly for the first `warmup` share of the steps, then follows a cosine to zero. The
 reported model is the one at the last step (no early stopping, no best-epoch picking).
+
+The CIFAR recipes (kdlib.config.RECIPES) add three knobs: SGD with Nesterov momentum instead of AdamW, bf16 autocast
+for the forward passes (weights, optimiser state and the losses' softmaxes stay float32), and augmentation of every
+batch on the device (`kdlib.vision.augment`: random crop with 4-pixel padding and a flip, drawn per image).
 """
 from __future__ import annotations
 
@@ -19,7 +23,12 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from .errors import ConfigError, check_range
+from .errors import ConfigError, check_choice, check_range
+from .vision import augment as augment_images
+
+OPTIMIZERS = ("adamw", "sgd")
+PRECISIONS = ("fp32", "bf16")
+MOMENTUM = 0.9  # SGD: Nesterov momentum, as in the authors' CIFAR setup and in airbench
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,9 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 0.0
     warmup: float = 0.05
+    optimizer: str = "adamw"  # OPTIMIZERS; sgd uses Nesterov momentum MOMENTUM
+    precision: str = "fp32"  # PRECISIONS; bf16: autocast around the forward passes and the loss
+    augment: bool = False  # random crop (pad 4) and horizontal flip of each training image (image datasets only)
 
     def validate(self) -> "TrainConfig":
         for name in ("epochs", "min_steps", "batch_size"):
@@ -37,6 +49,10 @@ class TrainConfig:
         check_range("lr", self.lr, low=0, low_open=True)
         check_range("weight_decay", self.weight_decay, low=0)
         check_range("warmup", self.warmup, low=0, high=1, high_open=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("precision", self.precision, PRECISIONS)
+        if self.augment not in (True, False):
+            raise ConfigError(f"augment={self.augment!r} is not allowed; allowed: True, False")
         return self
 
     def as_dict(self) -> dict:
@@ -83,6 +99,20 @@ def device_name(dev: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
+def autocast(device: torch.device, precision: str):
+    """The forward passes' precision: bf16 autocast, or nothing (fp32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    # the fused kernels are ~12% faster per step on CPU for these small models (benchmarks/bench_train_loop.py)
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=MOMENTUM, nesterov=True, weight_decay=cfg.weight_decay,
+                               **fused)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+
+
 def lr_factor(step: int, total: int, warmup: float) -> float:
     warm = max(1, int(warmup * total))
     if step < warm:
@@ -91,6 +121,7 @@ def lr_factor(step: int, total: int, warmup: float) -> float:
 
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+TargetFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def batches(n: int, batch: int, steps: int, generator: torch.Generator, device):
@@ -105,12 +136,14 @@ def batches(n: int, batch: int, steps: int, generator: torch.Generator, device):
 
 
 def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, cfg: TrainConfig,
-          seed: int, targets: torch.Tensor | None = None, augment: Callable | None = None,
+          seed: int, targets: torch.Tensor | None = None, target_fn: TargetFn | None = None,
           progress: bool = False, check_every: int = 100, steps: int | None = None) -> dict:
     """Train `model` in place on (x, y) and return {'steps', 'final_loss'}.
 
     loss_fn(logits [B, K], y [B], targets [B, ...] or None) -> scalar, where `targets` rows are sliced by the
     same index as x (teacher logits, say). x, y and targets must already be on the model's device.
+    target_fn(xb, yb) -> targets [B, ...], instead of `targets`: computed on each (augmented) batch, without
+    gradients and in the run's precision (a teacher's forward pass when the inputs are augmented).
     `steps` overrides the step rule (used when inputs are added to a subset but its budget is kept).
     Raises `Diverged` with the first step whose loss was not finite (noted on the device every step, looked
     at every `check_every` steps and at the end, so there is no per-step synchronisation).
@@ -121,19 +154,23 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
     total = num_steps(n, cfg) if steps is None else int(steps)
     device = x.device
     generator = torch.Generator().manual_seed(int(seed))
-    # the fused kernel is ~12% faster per step on CPU for these small models (benchmarks/bench_train_loop.py)
-    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+    opt = make_optimizer(model.parameters(), cfg, device)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, cfg.warmup))
     model.train()
     loss = torch.zeros(())
     first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, kept on the device
     bar = tqdm(total=total, disable=not progress, leave=False, mininterval=1.0)
     for step, idx in enumerate(batches(n, batch, total, generator, device)):
-        xb = x[idx]
-        if augment is not None:
-            xb = augment(xb, generator)
-        loss = loss_fn(model(xb), y[idx], None if targets is None else targets[idx])
+        xb, yb = x[idx], y[idx]
+        if cfg.augment:
+            xb = augment_images(xb, generator)
+        with autocast(device, cfg.precision):
+            if target_fn is not None:
+                with torch.no_grad():
+                    tb = target_fn(xb, yb)
+            else:
+                tb = None if targets is None else targets[idx]
+            loss = loss_fn(model(xb), yb, tb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -149,7 +186,8 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """Logits for every row of x, in eval mode, on x's device."""
+def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 4096, precision: str = "fp32") -> torch.Tensor:
+    """Float32 logits for every row of x, in eval mode, on x's device (the forward pass in `precision`)."""
     model.eval()
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    with autocast(x.device, precision):
+        return torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
