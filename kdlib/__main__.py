@@ -1,11 +1,13 @@
-"""Command line: `python -m kdlib run ...` (one run, one JSON line) and `python -m kdlib reproduce ...`."""
+"""Command line: `python -m kdlib run ...` (one run, one JSON line), `python -m kdlib reproduce ...` and
+`python -m kdlib colab ...` (write the Colab badge and set-up cell into every notebook)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
-from .config import DATASETS, DISTILL_DATA, METHODS, PROFILES, SIGNALS, make_config
+from .config import DATASETS, DISTILL_DATA, METHODS, PROFILES, RECIPES, SIGNALS, make_config
+from .convnets import CIFAR_MODELS
 from .errors import ConfigError
 from .losses import OBJECTIVES
 from .models import MODELS
@@ -16,7 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train one student (and its teacher if not cached); print one JSON line")
     r.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)} (default cpu)")
-    r.add_argument("--dataset", default="mnist1d", help=f"one of {', '.join(DATASETS)}")
+    r.add_argument("--dataset", default=None,
+                   help=f"one of {', '.join(DATASETS)} (default: the profile's; gpu: cifar10, else mnist1d)")
+    r.add_argument("--recipe", default=None, help=f"CIFAR only: {', '.join(RECIPES)} (default fast)")
     r.add_argument("--method", default="kd", help=f"one of {', '.join(METHODS)}")
     r.add_argument("--fraction", type=float, default=1.0, help="alpha, the share of the training set, in (0, 1]")
     r.add_argument("--seed", type=int, default=0)
@@ -26,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--signal", default=None, help=f"KD target: {', '.join(SIGNALS)} (default teacher)")
     r.add_argument("--objective", default=None, help=f"KD term: {', '.join(OBJECTIVES)} (default forward_kl)")
     r.add_argument("--lr", type=float, default=None, help="student learning rate (default: the profile's)")
-    r.add_argument("--student", default=None, help=f"one of {', '.join(MODELS)}")
-    r.add_argument("--teacher", default=None, help=f"one of {', '.join(MODELS)}, or none (labels only)")
+    models = f"{', '.join(MODELS)}; CIFAR: {', '.join(CIFAR_MODELS)}"
+    r.add_argument("--student", default=None, help=f"one of {models}")
+    r.add_argument("--teacher", default=None, help=f"one of {models}; or none (labels only)")
     r.add_argument("--teacher-fraction", type=float, default=None,
                    help="share of the training set the teacher trains on, in (0, 1] (default 1)")
     r.add_argument("--teacher-members", type=int, default=None, help="an ensemble of this many teachers (default 1)")
@@ -44,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--output-dir", default="outputs", help="executed notebooks and HTML go to <output-dir>/<profile>")
     q.add_argument("--figures-dir", default=None, help="default: figures/ (smoke: <output-dir>/smoke/figures)")
     q.add_argument("--no-html", action="store_true")
+    c = sub.add_parser("colab", help="write the Colab badge and set-up cell into every notebook, from "
+                                     "kdlib/colab.py's REPOSITORY (the one place the repository's address lives)")
+    c.add_argument("--notebooks-dir", default="notebooks")
     return p
 
 
@@ -51,7 +59,7 @@ def _run(a) -> int:
     from .sweep import sweep
     from .store import Store
 
-    cfg = make_config(a.profile, a.dataset, method=a.method, fraction=a.fraction, seed=a.seed, tau=a.tau,
+    cfg = make_config(a.profile, a.dataset, a.recipe, method=a.method, fraction=a.fraction, seed=a.seed, tau=a.tau,
                       lam=a.lam, eps=a.eps, signal=a.signal, objective=a.objective, lr=a.lr, student=a.student,
                       teacher=a.teacher, teacher_fraction=a.teacher_fraction,
                       teacher_members=a.teacher_members, distill_data=a.distill_data, aux_heads=a.aux_heads or None)
@@ -78,10 +86,19 @@ def _reproduce(a) -> int:
     return 1 if failed else 0
 
 
+def _colab(a) -> int:
+    from . import colab
+
+    changed = colab.stamp(a.notebooks_dir, colab.REPOSITORY)
+    print(f"repository {colab.REPOSITORY}: {len(changed)} notebook(s) updated" +
+          "".join(f"\n  {p}" for p in changed))
+    return 0
+
+
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
     try:
-        return _run(a) if a.command == "run" else _reproduce(a)
+        return {"run": _run, "reproduce": _reproduce, "colab": _colab}[a.command](a)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
