@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import fake_cifar
 import kdlib.data
 import kdlib.sweep
 from kdlib import signals
@@ -125,25 +126,10 @@ def test_bf16_autocast_trains_and_predicts_float32_logits():
 
 # --- a sweep on small fake CIFAR images -----------------------------------------------------------------------------
 
-def learnable_cifar(n: int, seed: int, classes: int = 10):
-    """Images whose class sets their mean colour, plus noise: learnable in a few steps."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, classes, n)
-    colours = np.random.default_rng(123).integers(40, 216, (classes, 3))
-    x = colours[y][:, None, None, :] + rng.normal(0, 25, (n, 32, 32, 3))
-    return np.clip(x, 0, 255).astype(np.uint8), [int(v) for v in y]
-
-
 @pytest.fixture
 def fake_cifar10(monkeypatch, tmp_path):
     """torchvision's CIFAR10 replaced by 300 training and 100 test images; the data caches emptied around the test."""
-    from torchvision import datasets
-
-    class Fake:
-        def __init__(self, root, train, download):
-            self.data, self.targets = learnable_cifar(300 if train else 100, seed=int(train))
-
-    monkeypatch.setattr(datasets, "CIFAR10", Fake)
+    fake_cifar.install(monkeypatch)
     monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
     kdlib.data._cifar.cache_clear()
     kdlib.sweep._data_on.cache_clear()

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
 import papermill as pm
 import pytest
+
+import fake_cifar
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -124,3 +127,50 @@ def test_reproduce_plan_includes_the_variants():
     assert extra == {"student": "vit-small", "seeds": [0, 1, 2]}
     assert [name for _, name, _ in reproduce.plan("smoke", ["01"])] == ["01_data_efficiency.ipynb",
                                                                        "01_data_efficiency_vit.ipynb"]
+
+
+CLAIM_NOTEBOOKS_ON_CIFAR = [p for p in NOTEBOOKS if p.stem[:2] in ("01", "02", "03", "04", "05")]
+
+
+@pytest.fixture
+def cifar_kernel(tmp_path, monkeypatch):
+    """Kernels started from this test see small fake CIFAR datasets in place of torchvision's (tests/fake_cifar.py)."""
+    hook = fake_cifar.kernel_hook(tmp_path / "hook")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [hook, os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
+
+
+@pytest.mark.parametrize("path, recipe", [(p, None) for p in CLAIM_NOTEBOOKS_ON_CIFAR] +
+                         [(CLAIM_NOTEBOOKS_ON_CIFAR[0], "paper")],
+                         ids=[p.stem for p in CLAIM_NOTEBOOKS_ON_CIFAR] + ["01_paper"])
+def test_claim_notebook_runs_on_cifar_at_smoke(path, recipe, tmp_path, cifar_kernel):
+    """C1-C5 on CIFAR-10 (fake images, the smoke budget of a recipe): the notebook runs end to end, names its figures
+    and scoreboard rows by dataset and recipe, and says which recipe it used."""
+    figures = tmp_path / "figures"
+    out = tmp_path / path.name
+    pm.execute_notebook(str(path), str(out), cwd=str(path.parent), kernel_name="python3", progress_bar=False,
+                        parameters={"profile": "smoke", "dataset": "cifar10", "recipe": recipe, "device": "cpu",
+                                    "results_dir": str(tmp_path / "results"), "figures_dir": str(figures)})
+    setting = f"cifar10-{recipe or 'fast'}"
+    text = _text(nbformat.read(out, as_version=4))
+    assert f"dataset={setting}" in text and "VERDICT" in text
+    pngs = {p.stem for p in figures.glob("*.png")}
+    assert pngs and all(name.endswith(f"_{setting}_smoke") for name in pngs)
+    board = json.loads((figures / "scoreboard.json").read_text())
+    assert board and all(key.endswith(f"/{setting}/smoke") for key in board)
+
+
+@pytest.mark.parametrize("parameters, message", [
+    ({"dataset": "cifar10", "recipe": "fastest"}, "recipe='fastest' is not known; allowed: fast, paper"),
+    ({"recipe": "paper"}, "recipe='paper' with dataset='mnist1d': recipes are for the image datasets"),
+    ({"dataset": "cifar10", "student": "cnn-base"}, "student='cnn-base' is not known; allowed: convnet-l, convnet-s, resnet18"),
+])
+def test_cifar_mistakes_stop_before_any_work(parameters, message, tmp_path):
+    path = CLAIM_NOTEBOOKS_ON_CIFAR[0]
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), cwd=str(path.parent), kernel_name="python3",
+                            progress_bar=False, parameters={"profile": "smoke", **parameters,
+                                                            "results_dir": str(tmp_path / "results"),
+                                                            "figures_dir": str(tmp_path / "figures")})
+    assert "ConfigError" in str(err.value) and message in str(err.value)
+    assert not (tmp_path / "results").exists()
