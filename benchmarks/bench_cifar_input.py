@@ -1,23 +1,24 @@
 """Images per second of a CIFAR training step: kdlib's on-device data path against the usual torchvision DataLoader
 pipeline, on the same model, batch size, optimizer and precision (issue 8).
 
-- kdlib: the images sit on the device as uint8; a batch is an index slice; `kdlib.vision.augment` crops (4-pixel
-  padding) and flips every image in one gather; the model normalises (`kdlib.vision.Normalize`).
+- kdlib: `kdlib.train.train` itself, the loop every run uses: the images sit on the device as uint8; a batch is an
+  index slice; `kdlib.vision.augment` crops (4-pixel padding) and flips every image in one gather; the model
+  normalises (`kdlib.vision.Normalize`).
 - DataLoader: PIL images through torchvision's RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor and
   Normalize in `--workers` worker processes, pinned memory, copied to the device each step.
 
-Both train the same model (SGD, momentum 0.9, nesterov) for `--steps` steps after `--warmup` steps, with bf16
-autocast and channels_last on CUDA. Images are CIFAR-10 from `--data-dir` when it holds torchvision's copy, else
-random uint8 images of the same shape (the input pipeline's cost does not depend on the pixels).
+Both train the same model with the same optimiser and precision: the `fast` recipe's training (SGD with Nesterov
+momentum, bf16 autocast; `--precision fp32` for a CPU check), channels_last, `--steps` timed steps after `--warmup`.
+Images are CIFAR-10 from `--data-dir` when it holds torchvision's copy, else random uint8 images of the same shape
+(the input pipeline's cost does not depend on the pixels).
 
     python benchmarks/bench_cifar_input.py [--model resnet18] [--batch 512] [--steps 50] [--device auto]
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import platform
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,8 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from kdlib import vision
+from kdlib.config import RECIPES
 from kdlib.convnets import CIFAR_MODELS, build_cifar_model
-from kdlib.train import resolve_device
+from kdlib.train import TrainConfig, autocast, device_name, make_optimizer, resolve_device, train
 
 
 def sync(dev):
@@ -48,12 +50,12 @@ def images(data_dir, n: int) -> tuple[np.ndarray, np.ndarray]:
         return rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n)
 
 
-def step_fn(model, dev):
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+def step_fn(model, cfg: TrainConfig, dev):
+    """One optimisation step as kdlib.train.train takes it (its optimiser and precision), for the DataLoader path."""
+    opt = make_optimizer(model.parameters(), cfg, dev)
 
     def step(x, y):
-        with autocast:
+        with autocast(dev, cfg.precision):
             loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -62,22 +64,22 @@ def step_fn(model, dev):
     return step
 
 
-def kdlib_path(model, data, labels, dev, batch, warmup, steps) -> float:
+def cross_entropy(logits, y, _targets):
+    return F.cross_entropy(logits, y)
+
+
+def kdlib_path(model, data, labels, dev, cfg: TrainConfig, warmup, steps) -> float:
     x = vision.to_tensors(SimpleNamespace(data=data, targets=labels))[0].to(dev)
     y = torch.as_tensor(labels, device=dev)
-    g = torch.Generator().manual_seed(0)
-    step = step_fn(model, dev)
-    for i in range(warmup + steps):
-        if i == warmup:
-            sync(dev)
-            start = time.perf_counter()
-        idx = torch.randint(len(y), (batch,), generator=g).to(dev)
-        step(vision.augment(x[idx], g), y[idx])
+    train(model, x, y, cross_entropy, cfg, seed=0, steps=warmup)
     sync(dev)
-    return steps * batch / (time.perf_counter() - start)
+    start = time.perf_counter()
+    train(model, x, y, cross_entropy, cfg, seed=1, steps=steps)  # ends with a sync (the last loss is read)
+    sync(dev)
+    return steps * cfg.batch_size / (time.perf_counter() - start)
 
 
-def dataloader_path(model, data, labels, dev, batch, warmup, steps, workers: int, mean, std) -> float:
+def dataloader_path(model, data, labels, dev, cfg: TrainConfig, warmup, steps, workers: int, mean, std) -> float:
     from PIL import Image
     from torchvision import transforms
 
@@ -91,10 +93,11 @@ def dataloader_path(model, data, labels, dev, batch, warmup, steps, workers: int
         def __getitem__(self, i):
             return tf(Image.fromarray(data[i])), int(labels[i])
 
-    loader = torch.utils.data.DataLoader(Images(), batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
+    loader = torch.utils.data.DataLoader(Images(), batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=workers,
                                          pin_memory=dev.type == "cuda", persistent_workers=workers > 0)
     model.prepare = torch.nn.Identity()  # the loader normalises already
-    step = step_fn(model, dev)
+    step = step_fn(model, cfg, dev)
+    model.train()
     done = 0
     while done < warmup + steps:
         for xb, yb in loader:
@@ -107,7 +110,7 @@ def dataloader_path(model, data, labels, dev, batch, warmup, steps, workers: int
             if done == warmup + steps:
                 break
     sync(dev)
-    return steps * batch / (time.perf_counter() - start)
+    return steps * cfg.batch_size / (time.perf_counter() - start)
 
 
 def main():
@@ -117,24 +120,26 @@ def main():
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--workers", type=int, default=8)
+    p.add_argument("--precision", default=None, help="fp32 or bf16 (default: the fast recipe's, bf16)")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default="data")
     a = p.parse_args()
     dev = resolve_device(a.device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
-    print(f"device: {dev} ({name}), torch {torch.__version__}, model {a.model}, batch {a.batch}, "
-          f"{a.steps} timed steps after {a.warmup}, DataLoader workers {a.workers}")
+    cfg = replace(RECIPES["fast"]["train"], batch_size=a.batch, **({"precision": a.precision} if a.precision else {}))
+    cfg.validate()
+    print(f"device: {dev} ({device_name(dev)}), torch {torch.__version__}, model {a.model}, batch {a.batch}, "
+          f"{cfg.optimizer}, {cfg.precision}, {a.steps} timed steps after {a.warmup}, DataLoader workers {a.workers}")
     n = max(a.batch * 4, 10_000 if dev.type == "cuda" else a.batch * 4)
     data, labels = images(a.data_dir, n)
     results = {}
     for label in ("kdlib", "DataLoader"):
         torch.manual_seed(0)
-        model = build_cifar_model(a.model, "cifar10").to(dev).to(memory_format=torch.channels_last)
+        model = build_cifar_model(a.model, "cifar10").to(dev)  # channels_last weights
         if label == "kdlib":
-            results[label] = kdlib_path(model, data, labels, dev, a.batch, a.warmup, a.steps)
+            results[label] = kdlib_path(model, data, labels, dev, cfg, a.warmup, a.steps)
         else:
             mean, std = vision.STATS["cifar10"]
-            results[label] = dataloader_path(model, data, labels, dev, a.batch, a.warmup, a.steps, a.workers, mean, std)
+            results[label] = dataloader_path(model, data, labels, dev, cfg, a.warmup, a.steps, a.workers, mean, std)
         print(f"{label:>10}: {results[label]:10.0f} images/s")
     print(f"kdlib / DataLoader: {results['kdlib'] / results['DataLoader']:.2f}x")
 
