@@ -47,7 +47,7 @@ PROFILES = {
         train=TrainConfig(epochs=2, min_steps=100, batch_size=64, lr=1e-2),
         teacher_train=TrainConfig(epochs=10, min_steps=300, batch_size=64, lr=1e-2),
         fractions=(0.1, 0.3, 1.0), seeds=(0, 1), tau=4.0,
-        dataset="mnist1d", lr_grid=(3e-3, 1e-2), sizes=("cnn-tiny", "cnn-small", "cnn-base"),
+        dataset="mnist1d", lr_grid=(3e-3, 1e-2), sizes=("cnn-tiny", "cnn-small", "cnn-base"), vit="vit-small",
     ),
     "cpu": dict(
         data={"mnist1d": dict(n_train=4000, n_val=1000, n_test=1000), "digits": dict(n_val=300, n_test=300)},
@@ -56,7 +56,7 @@ PROFILES = {
         # teacher lr: 1e-2 over 3e-3 on validation accuracy (0.925 vs 0.876, cnn-base, seed 0)
         teacher_train=TrainConfig(epochs=100, min_steps=1500, batch_size=128, lr=1e-2),
         fractions=FRACTIONS, seeds=(0, 1, 2, 3, 4), tau=4.0,
-        dataset="mnist1d", lr_grid=(3e-3, 1e-2), sizes=("cnn-tiny", "cnn-small", "cnn-base"),
+        dataset="mnist1d", lr_grid=(3e-3, 1e-2), sizes=("cnn-tiny", "cnn-small", "cnn-base"), vit="vit-small",
     ),
 }
 # language models (C6): character GPTs on Shakespeare. Every α gets at least min_steps updates; the teacher, on all
@@ -85,7 +85,8 @@ PROFILES["gpu"] = dict(PROFILES["cpu"], dataset="cifar10",
 
 
 # CIFAR-10/100 (every profile): training recipes. Each gives the models, the training of students and teacher, the
-# learning rates tried on validation data (`lr_grid`) and the model ladder of the scale sweep (`sizes`).
+# learning rates tried on validation data (`lr_grid`), the model ladder of the scale sweep (`sizes`) and the ViT
+# student of C6 (`vit`; the reproduce variant of notebook 01).
 _PAPER_TRAIN = TrainConfig(epochs=200, min_steps=2000, batch_size=128, lr=0.1, weight_decay=1e-4, warmup=0.025,
                            optimizer="sgd", precision="bf16", augment=True)
 _FAST_TRAIN = TrainConfig(epochs=10, min_steps=300, batch_size=512, lr=0.4, weight_decay=5e-4, warmup=0.15,
@@ -95,12 +96,12 @@ RECIPES = {
     # epochs then cosine, batch 128, crop and flip (not their 15° rotation); bf16 autocast is ours, for speed. The
     # 2,000-step floor only matters below ~1.3k images (fewer than 10 steps per epoch).
     "paper": dict(student="resnet18", teacher="resnet18", train=_PAPER_TRAIN, teacher_train=_PAPER_TRAIN, tau=4.0,
-                  lr_grid=(0.1,), sizes=("resnet20", "resnet56", "resnet18")),
+                  lr_grid=(0.1,), sizes=("resnet20", "resnet56", "resnet18"), vit="vit-cifar"),
     # in the spirit of airbench: a small ConvNet, batch 512, 10 epochs (teacher 20), bf16, no label smoothing;
     # the learning rate is chosen on validation data from two values (not tuned beyond that)
     "fast": dict(student="convnet-s", teacher="convnet-s", train=_FAST_TRAIN,
                  teacher_train=replace(_FAST_TRAIN, epochs=20), tau=4.0, lr_grid=(0.2, 0.4),
-                 sizes=("convnet-s", "convnet-l")),
+                 sizes=("convnet-s", "convnet-l"), vit="vit-cifar"),
 }
 DEFAULT_RECIPE = "fast"
 IMAGE_DATA = {name: dict(n_val=5000) for name in IMAGE_DATASETS}  # validation images taken from the training set

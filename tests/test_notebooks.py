@@ -127,6 +127,9 @@ def test_reproduce_plan_includes_the_variants():
     assert extra == {"student": "vit-small", "seeds": [0, 1, 2]}
     assert [name for _, name, _ in reproduce.plan("smoke", ["01"])] == ["01_data_efficiency.ipynb",
                                                                        "01_data_efficiency_vit.ipynb"]
+    # on the gpu profile (CIFAR-10) the ViT student is the image ViT
+    assert dict((name, params) for _, name, params in reproduce.plan("gpu", ["01"]))[
+        "01_data_efficiency_vit.ipynb"] == {"student": "vit-cifar", "seeds": [0, 1, 2]}
 
 
 CLAIM_NOTEBOOKS_ON_CIFAR = [p for p in NOTEBOOKS if p.stem[:2] in ("01", "02", "03", "04", "05")]
