@@ -39,6 +39,9 @@ BAD = {
     "teacher_fraction": (["--teacher-fraction", "2"], "teacher_fraction", "2", "(0, 1]"),
     "distill_data": (["--distill-data", "more"], "distill_data", "more", "mixup"),
     "teacher_members": (["--teacher-members", "0"], "teacher_members", "0", "[1, 20]"),
+    "recipe_unknown": (["--dataset", "cifar10", "--recipe", "slow"], "recipe", "slow", "fast, paper"),
+    "recipe_on_mnist1d": (["--recipe", "paper"], "recipe", "paper", "cifar10, cifar100"),
+    "cifar_student": (["--dataset", "cifar100", "--student", "cnn-base"], "student", "cnn-base", "resnet18"),
 }
 if not torch.cuda.is_available():
     BAD["device_cuda"] = (["--device", "cuda"], "device", "cuda", None)
@@ -114,3 +117,15 @@ def test_bad_input_is_reported_without_traceback(cli, name):
     # nothing was run or stored
     assert not list((root / name).rglob("*.json")) and not list((root / name).rglob("*.pt"))
     assert not (root / name / "res" / "runs").exists()
+
+
+def test_colab_command_reports_that_the_notebooks_agree(tmp_path):
+    """`python -m kdlib colab` writes the badges and set-up cells from kdlib/colab.py; on the committed notebooks
+    (already written from it) it changes nothing."""
+    import shutil
+
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "kdlib", "colab", "--notebooks-dir", str(tmp_path / "notebooks")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "0 notebook(s) updated" in proc.stdout, proc.stderr
