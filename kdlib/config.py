@@ -116,7 +116,7 @@ SMOKE_RECIPES = {
 }
 for _name, _p in PROFILES.items():
     _p["recipes"] = SMOKE_RECIPES if _name == "smoke" else RECIPES
-    _p["data"] = {**_p["data"], **{k: dict(n_val=50 if _name == "smoke" else v["n_val"]) for k, v in IMAGE_DATA.items()}}
+    _p["data"] = {**_p["data"], **(IMAGE_DATA if _name != "smoke" else {k: dict(n_val=50) for k in IMAGE_DATA})}
 
 
 @dataclass(frozen=True)
