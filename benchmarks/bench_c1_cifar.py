@@ -15,7 +15,6 @@ import argparse
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 from kdlib import __version__
@@ -24,20 +23,16 @@ from kdlib.store import Store
 from kdlib.sweep import dataset_for, run_one, sweep
 from kdlib.teachers import get_teacher
 from kdlib.train import device_name, resolve_device
+from kdlib.vision import synthetic
 
 
 def use_synthetic(n_train: int) -> None:
-    """Replace torchvision's CIFAR10 by class-coloured noise of the same shapes (n_train / n_train // 5 images)."""
+    """Replace torchvision's CIFAR10 by kdlib.vision.synthetic images (n_train training, n_train // 5 test)."""
     from torchvision import datasets
 
     class Synthetic:
         def __init__(self, root, train=True, download=False, **_):
-            n = n_train if train else max(10, n_train // 5)
-            rng = np.random.default_rng(int(train))
-            y = rng.integers(0, 10, n)
-            colours = np.random.default_rng(123).integers(40, 216, (10, 3)).astype(np.uint8)
-            noise = rng.integers(0, 50, (n, 32, 32, 3), dtype=np.uint8)
-            self.data, self.targets = colours[y][:, None, None, :] + noise, y.tolist()
+            self.data, self.targets = synthetic(n_train if train else max(10, n_train // 5), seed=int(train))
 
     datasets.CIFAR10 = Synthetic
 

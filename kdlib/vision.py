@@ -34,6 +34,16 @@ def to_tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(data).permute(0, 3, 1, 2).contiguous(), y
 
 
+def synthetic(n: int, seed: int = 0, classes: int = 10) -> tuple[np.ndarray, list[int]]:
+    """Made-up stand-ins for CIFAR images, for machines without the dataset (tests, benchmarks): uint8 [n, 32, 32, 3]
+    whose class sets the mean colour, plus uniform noise of 40 levels, and the n labels. Learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    colours = np.random.default_rng(123).integers(40, 216, (classes, 3), dtype=np.uint8)
+    x = colours[y][:, None, None, :] + rng.integers(0, 40, (n, 32, 32, 3), dtype=np.uint8)  # at most 254: no overflow
+    return x, y.tolist()
+
+
 def split_train_val(x: torch.Tensor, y: torch.Tensor, n_val: int, seed: int = 0):
     """A seeded validation split taken from the training set: (x_train, y_train, x_val, y_val)."""
     if not 0 < n_val < len(y):

@@ -1,21 +1,13 @@
-"""Small learnable stand-ins for CIFAR-10/100 (no download): images whose class sets their mean colour, plus noise.
+"""Small learnable stand-ins for CIFAR-10/100 (no download): `kdlib.vision.synthetic` images behind torchvision's
+CIFAR classes.
 
 `install(monkeypatch)` replaces torchvision's classes in this process; `kernel_hook(folder)` writes a sitecustomize.py
 that does the same in every Python process started with `folder` on PYTHONPATH (a papermill kernel, say)."""
 from __future__ import annotations
 
-import numpy as np
+from kdlib import vision
 
 N_TRAIN, N_TEST = 300, 100
-
-
-def learnable_cifar(n: int, seed: int, classes: int = 10):
-    """(uint8 [n, 32, 32, 3] images, list of n labels): the class sets the mean colour; noise of std 25."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, classes, n)
-    colours = np.random.default_rng(123).integers(40, 216, (classes, 3))
-    x = colours[y][:, None, None, :] + rng.normal(0, 25, (n, 32, 32, 3))
-    return np.clip(x, 0, 255).astype(np.uint8), [int(v) for v in y]
 
 
 def fake_class(classes: int):
@@ -23,7 +15,7 @@ def fake_class(classes: int):
         """torchvision.datasets.CIFAR10/100's interface: .data (uint8 HWC array) and .targets (a list)."""
 
         def __init__(self, root, train=True, download=False, **_):
-            self.data, self.targets = learnable_cifar(N_TRAIN if train else N_TEST, seed=int(train), classes=classes)
+            self.data, self.targets = vision.synthetic(N_TRAIN if train else N_TEST, seed=int(train), classes=classes)
 
     return Fake
 

@@ -107,3 +107,14 @@ def test_model_sizes():
     assert 11.0e6 < count("resnet18") < 11.3e6  # the CIFAR ResNet-18: about 11.2M parameters
     assert 0.26e6 < count("resnet20") < 0.28e6 and 0.84e6 < count("resnet56") < 0.87e6  # He et al.: 0.27M, 0.85M
     assert count("convnet-s") < count("convnet-l")
+
+
+def test_synthetic_images_are_class_coloured_uint8_within_range():
+    x, y = vision.synthetic(400, seed=1, classes=4)
+    assert x.dtype == np.uint8 and x.shape == (400, 32, 32, 3) and len(y) == 400 and set(y) <= {0, 1, 2, 3}
+    y = np.asarray(y)
+    means = np.stack([x[y == c].reshape(-1, 3).mean(0) for c in range(4)])  # colour + mean noise (19.5)
+    colours = np.random.default_rng(123).integers(40, 216, (4, 3), dtype=np.uint8)
+    assert np.abs(means - colours - 19.5).max() < 1.0
+    assert x.min() >= 40 and x.max() <= 254  # colour in [40, 215] plus noise in [0, 39]: no wrap-around
+    assert np.array_equal(vision.synthetic(400, seed=1, classes=4)[0], x)  # seeded
