@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from kdlib import vision
 from kdlib.config import RECIPES
-from kdlib.convnets import CIFAR_MODELS, build_cifar_model
+from kdlib.models import CIFAR_MODELS, build_cifar_model
 from kdlib.train import TrainConfig, autocast, device_name, make_optimizer, resolve_device, train
 
 

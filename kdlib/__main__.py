@@ -7,10 +7,9 @@ import json
 import sys
 
 from .config import DATASETS, DISTILL_DATA, METHODS, PROFILES, RECIPES, SIGNALS, make_config
-from .convnets import CIFAR_MODELS
 from .errors import ConfigError
 from .losses import OBJECTIVES
-from .models import MODELS
+from .models import CIFAR_MODELS, MODELS
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
-"""Image models for CIFAR (issue 8 groundwork): the CIFAR ResNet-18 of the paper's setup, the ResNet-20/56 family of
-He et al. (2016), a fast ConvNet in the style of airbench at two widths, and C6's ViT on 4×4-pixel patches.
+"""Image models for CIFAR: the CIFAR ResNet-18 of the paper's setup, the ResNet-20/56 family of He et al. (2016), and a
+fast ConvNet in the style of airbench (`kdlib.models.CIFAR_MODELS` names them, with C6's ViT on 4×4-pixel patches).
 
 Every model starts with `Normalize` (uint8 images in, so the data can stay uint8 on the device) and, like the 1D
 models, has `blocks` and a linear `head`; `forward(x, return_features=True)` also returns each block's output.
@@ -9,9 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import check_choice
-from .models import ViT, build_model
-from .vision import STATS, Normalize
+from .vision import Normalize
 
 
 class BasicBlock(nn.Module):
@@ -84,30 +82,3 @@ def fast_convnet(num_classes: int, stats, width: int = 64) -> ImageClassifier:
     widths = (width, 4 * width, 4 * width)
     return ImageClassifier(stem, [group(24, widths[0]), group(widths[0], widths[1]), group(widths[1], widths[2])],
                     widths[2], num_classes, stats)
-
-
-CIFAR_MODELS = {
-    "resnet18": lambda k, s: resnet18(k, s),
-    "resnet20": lambda k, s: resnet_cifar(20, k, s),
-    "resnet56": lambda k, s: resnet_cifar(56, k, s),
-    "convnet-s": lambda k, s: fast_convnet(k, s, width=32),
-    "convnet-l": lambda k, s: fast_convnet(k, s, width=64),
-    # C6's small ViT on images: 4×4-pixel patches of a 32×32 image (64 tokens), width 192, 6 blocks of 12 heads
-    "vit-cifar": lambda k, s: ViT((3, 32, 32), k, width=192, depth=6, patch=4, prepare=Normalize(*s)),
-}
-
-
-def build_cifar_model(name: str, dataset: str = "cifar10") -> nn.Module:
-    """A CIFAR model by name (CIFAR_MODELS), normalising with `dataset`'s channel statistics; its 4D weights are in
-    channels_last memory format (faster convolutions on GPUs, the layout `Normalize` gives the images)."""
-    check_choice("model", name, CIFAR_MODELS)
-    check_choice("dataset", dataset, STATS)
-    model = CIFAR_MODELS[name](10 if dataset == "cifar10" else 100, STATS[dataset])
-    return model.to(memory_format=torch.channels_last)
-
-
-def build_for(name: str, data) -> nn.Module:
-    """The model `name` for the Dataset `data`: a CIFAR model for CIFAR images, else a 1D family (build_model)."""
-    if data.name in STATS:
-        return build_cifar_model(name, data.name)
-    return build_model(name, data.input_shape, data.num_classes)

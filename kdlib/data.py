@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import vision
 from .errors import ConfigError, check_choice
+from .text import default_data_dir
 
 
 @dataclass(frozen=True)
@@ -124,13 +126,27 @@ def extra_inputs(n: int, seed: int = 0, **_) -> torch.Tensor:
     return mnist1d(n_train=n, n_val=10, n_test=10, seed=int(seed) + 1).x_train
 
 
+def cifar(name: str = "cifar10", root="data", n_val: int = 5000, seed: int = 0, download: bool = True) -> Dataset:
+    """CIFAR-10 or CIFAR-100 through `torchvision.datasets` (its download and checksum) as a uint8 Dataset; the
+    validation split is `n_val` training images chosen by `seed`, the test split is the official one."""
+    check_choice("dataset", name, vision.NUM_CLASSES)
+    from torchvision import datasets  # imported here: the embedded (MNIST-1D) path never needs it
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    try:
+        train_set, test_set = cls(root, train=True, download=download), cls(root, train=False, download=download)
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
+        raise ConfigError(f"{name} could not be loaded from {root} ({e}); with no network, put torchvision's "
+                          f"archive there by hand") from None
+    x, y = vision.to_tensors(train_set)
+    x_test, y_test = vision.to_tensors(test_set)
+    return Dataset(name, *vision.split_train_val(x, y, n_val, seed), x_test, y_test, vision.NUM_CLASSES[name])
+
+
 @functools.lru_cache(maxsize=2)
 def _cifar(name: str, n_val: int = 5000, seed: int = 0) -> Dataset:
-    """CIFAR-10/100 through torchvision (kdlib.vision.cifar) from the data folder (kdlib.text.default_data_dir:
-    $KDLIB_DATA, else the clone's data/, else ~/.cache/kdlib), downloaded there the first time."""
-    from .text import default_data_dir
-    from .vision import cifar
-
+    """`cifar` from the data folder (kdlib.text.default_data_dir: $KDLIB_DATA, else the clone's data/, else
+    ~/.cache/kdlib), downloaded there the first time."""
     return cifar(name, root=default_data_dir(), n_val=n_val, seed=seed)
 
 

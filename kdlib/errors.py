@@ -34,3 +34,12 @@ def check_range(name: str, value, low=None, high=None, low_open=False, high_open
 def check_nonempty(name: str, value) -> None:
     if value is None or len(list(value)) == 0:
         raise ConfigError(f"{name}={value!r} is empty; allowed: a non-empty list")
+
+
+def check_int(name: str, value, low: int, high: int | None = None, allowed: str | None = None) -> None:
+    """Check that value is an integer (not a bool) in [low, high] (high None: unbounded); `allowed` rewords the
+    message's 'allowed' part."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    if not ok:
+        allowed = allowed or (f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}")
+        raise ConfigError(f"{name}={value!r} is not allowed; allowed: {allowed}")

@@ -7,6 +7,8 @@ KL term roughly independent of tau (Hinton et al., 2015).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -18,7 +20,7 @@ def kl_to_targets(student_logits: torch.Tensor, target_probs: torch.Tensor, tau:
     return (torch.xlogy(target_probs, target_probs) - target_probs * log_q).sum(-1).mean()
 
 
-OBJECTIVES = ("forward_kl", "reverse_kl", "logit_mse", "teacher_tau", "dkd", "dist")
+OBJECTIVES = ("forward_kl", "reverse_kl", "logit_mse", "teacher_tau", "dkd", "dist")  # DISTILL_TERMS below
 DKD_ALPHA, DKD_BETA = 1.0, 8.0    # Zhao et al. (2022), CIFAR-100 values
 DIST_BETA, DIST_GAMMA = 1.0, 1.0  # Huang et al. (2022)
 
@@ -61,9 +63,45 @@ def dist_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: f
     return tau**2 * (beta * inter + gamma * intra)
 
 
+def forward_kl(s: torch.Tensor, t: torch.Tensor, tau: float, labels=None) -> torch.Tensor:
+    """tau^2 * KL(softmax(t / tau) || softmax(s / tau)) (Hinton et al., 2015; the default)."""
+    log_p = F.log_softmax(t / tau, dim=-1)  # log-probabilities on both sides: exact zero when s == t
+    log_q = F.log_softmax(s / tau, dim=-1)
+    return tau**2 * F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+
+
+def reverse_kl(s: torch.Tensor, t: torch.Tensor, tau: float, labels=None) -> torch.Tensor:
+    """tau^2 * KL(softmax(s / tau) || softmax(t / tau))."""
+    log_p = F.log_softmax(t / tau, dim=-1)
+    log_q = F.log_softmax(s / tau, dim=-1)
+    return tau**2 * F.kl_div(log_p, log_q, reduction="batchmean", log_target=True)
+
+
+def logit_mse(s: torch.Tensor, t: torch.Tensor, tau=None, labels=None) -> torch.Tensor:
+    """Mean over batch and classes of (s - t)^2 (logit matching; no temperature)."""
+    return F.mse_loss(s, t)
+
+
+def teacher_tau(s: torch.Tensor, t: torch.Tensor, tau: float, labels=None) -> torch.Tensor:
+    """KL(softmax(t / tau) || softmax(s)), no tau^2 (temper only the teacher: the authors' "asymmetric" variant)."""
+    log_p = F.log_softmax(t / tau, dim=-1)
+    return F.kl_div(F.log_softmax(s, dim=-1), log_p, reduction="batchmean", log_target=True)
+
+
+def _dkd(s: torch.Tensor, t: torch.Tensor, tau: float, labels: torch.Tensor | None) -> torch.Tensor:
+    if labels is None:
+        raise ValueError("objective='dkd' needs labels (integer class targets [B])")
+    return dkd_term(s, t, labels, tau)
+
+
+# objective name -> term(student_logits, teacher_logits, tau, labels): the distillation term of L_lambda, batch mean
+DISTILL_TERMS = {"forward_kl": forward_kl, "reverse_kl": reverse_kl, "logit_mse": logit_mse,
+                 "teacher_tau": teacher_tau, "dkd": _dkd, "dist": lambda s, t, tau, labels=None: dist_term(s, t, tau)}
+
+
 def distill_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float = 1.0,
                  objective: str = "forward_kl", labels: torch.Tensor | None = None) -> torch.Tensor:
-    """The distillation term of L_lambda, batch mean, for each objective:
+    """The distillation term of L_lambda, batch mean, for each objective (DISTILL_TERMS):
 
     forward_kl:  tau^2 * KL(softmax(t / tau) || softmax(s / tau))   (Hinton et al., 2015; the default)
     reverse_kl:  tau^2 * KL(softmax(s / tau) || softmax(t / tau))
@@ -75,34 +113,27 @@ def distill_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau
     For zero-mean logits, tau^2 * KL tends to sum_k (s_k - t_k)^2 / (2K) as tau grows: logit matching is the
     large-temperature limit of forward KL, up to a factor.
     """
-    if objective == "logit_mse":
-        return F.mse_loss(student_logits, teacher_logits)
-    if objective == "dkd":
-        if labels is None:
-            raise ValueError("objective='dkd' needs labels (integer class targets [B])")
-        return dkd_term(student_logits, teacher_logits, labels, tau)
-    if objective == "dist":
-        return dist_term(student_logits, teacher_logits, tau)
-    log_p = F.log_softmax(teacher_logits / tau, dim=-1)  # log-probabilities on both sides: exact zero when s == t
-    if objective == "teacher_tau":
-        return F.kl_div(F.log_softmax(student_logits, dim=-1), log_p, reduction="batchmean", log_target=True)
-    log_q = F.log_softmax(student_logits / tau, dim=-1)
-    if objective == "forward_kl":
-        return tau**2 * F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
-    if objective == "reverse_kl":
-        return tau**2 * F.kl_div(log_p, log_q, reduction="batchmean", log_target=True)
-    raise ValueError(f"objective={objective!r} is not known; allowed: {', '.join(OBJECTIVES)}")
+    if objective not in DISTILL_TERMS:
+        raise ValueError(f"objective={objective!r} is not known; allowed: {', '.join(OBJECTIVES)}")
+    return DISTILL_TERMS[objective](student_logits, teacher_logits, tau, labels)
 
 
 def kd_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_logits: torch.Tensor | None,
             lam: float = 1.0, tau: float = 1.0, objective: str = "forward_kl") -> torch.Tensor:
     """L_lambda above (with `objective` choosing the distillation term). `teacher_logits` may be None only when
     lam == 0."""
+    if objective not in DISTILL_TERMS:
+        raise ValueError(f"objective={objective!r} is not known; allowed: {', '.join(OBJECTIVES)}")
+    return l_lambda(student_logits, targets, teacher_logits, lam, tau, DISTILL_TERMS[objective])
+
+
+def l_lambda(student_logits, targets, teacher_logits, lam: float, tau: float, term=forward_kl) -> torch.Tensor:
+    """kd_loss with its distillation term given as a function (one of DISTILL_TERMS), looked up once per run."""
     loss = 0.0
     if lam < 1:
         loss = (1 - lam) * F.cross_entropy(student_logits, targets)
     if lam > 0:
-        loss = loss + lam * distill_term(student_logits, teacher_logits, tau, objective, labels=targets)
+        loss = loss + lam * term(student_logits, teacher_logits, tau, targets)
     return loss
 
 
@@ -111,10 +142,14 @@ def deep_supervision_loss(outputs, targets: torch.Tensor, teacher_logits: torch.
     """kd_loss on the final logits plus aux_weight * the mean of kd_loss over auxiliary classifiers, each distilled
     from the same teacher. `outputs` is logits [B, K] (then this is kd_loss) or (logits, [aux logits [B, K], ...]),
     as AuxiliaryHeads returns in training mode."""
+    return _deep_supervision(outputs, targets, teacher_logits, lam, tau, DISTILL_TERMS[objective], aux_weight)
+
+
+def _deep_supervision(outputs, targets, teacher_logits, lam, tau, term, aux_weight: float = 1.0):
     logits, aux = (outputs, []) if isinstance(outputs, torch.Tensor) else outputs
-    loss = kd_loss(logits, targets, teacher_logits, lam, tau, objective)
+    loss = l_lambda(logits, targets, teacher_logits, lam, tau, term)
     if aux:  # a one-block net has no auxiliary heads: then this is kd_loss too
-        aux_loss = sum(kd_loss(a, targets, teacher_logits, lam, tau, objective) for a in aux) / len(aux)
+        aux_loss = sum(l_lambda(a, targets, teacher_logits, lam, tau, term) for a in aux) / len(aux)
         loss = loss + aux_weight * aux_loss
     return loss
 
@@ -131,3 +166,38 @@ def sequence_kd_loss(student_logits: torch.Tensor, targets: torch.Tensor, teache
 def label_smoothing_ce(student_logits: torch.Tensor, targets: torch.Tensor, eps: float) -> torch.Tensor:
     """Cross-entropy to (1 - eps) * one_hot(y) + eps / K (uniform over all K classes, PyTorch's convention)."""
     return F.cross_entropy(student_logits, targets, label_smoothing=eps)
+
+
+def labels_loss(logits: torch.Tensor, y: torch.Tensor, _targets=None) -> torch.Tensor:
+    """The one label cross-entropy: logits [B, K] and labels [B], or [B, T, V] and [B, T] (every position)."""
+    return F.cross_entropy(logits.flatten(0, -2), y.flatten())
+
+
+def kd_to_probs(student_logits, y, target_probs, lam: float, tau: float) -> torch.Tensor:
+    """L_lambda with the tempered teacher distribution replaced by target probabilities q [B, K] (the controls)."""
+    loss = lam * tau**2 * kl_to_targets(student_logits, target_probs, tau)
+    return loss + (1 - lam) * F.cross_entropy(student_logits, y) if lam < 1 else loss
+
+
+def make_loss(cfg):
+    """loss_fn(student_logits, y, targets) of a run config (RunConfig or LMConfig), chosen once, outside the loop.
+
+    For KD, `targets` are the teacher's logits (signal "teacher"; for a language model [B, T, V]) or a control's
+    target probabilities. With aux_heads the student returns (logits, [aux logits]) in training (deep supervision).
+    """
+    if cfg.method == "labels":
+        return labels_loss
+    if cfg.method == "ls":
+        return functools.partial(_smoothed, eps=cfg.eps)
+    if cfg.signal != "teacher":
+        return functools.partial(kd_to_probs, lam=cfg.lam, tau=cfg.tau)
+    term = DISTILL_TERMS[cfg.objective]
+    if cfg.aux_heads:
+        return functools.partial(_deep_supervision, lam=cfg.lam, tau=cfg.tau, term=term)
+    if cfg.SEQUENCE:  # a language model: every position of [B, T, V] is a row
+        return functools.partial(sequence_kd_loss, lam=cfg.lam, tau=cfg.tau)
+    return functools.partial(l_lambda, lam=cfg.lam, tau=cfg.tau, term=term)
+
+
+def _smoothed(s, y, _targets, eps: float):
+    return label_smoothing_ce(s, y, eps)

@@ -1,8 +1,10 @@
-"""Model families with a width/depth knob: an MLP, a 1D CNN and a small ViT; and a character-level GPT.
+"""Every model of kdlib, and every builder: 1D families with a width/depth knob (an MLP, a 1D CNN, a small ViT), the
+CIFAR models (`kdlib.convnets`, and a ViT on image patches), and a character-level GPT.
 
-Every model is a stack of `blocks` followed by a linear `head`; `forward(x, return_features=True)`
+Every classifier is a stack of `blocks` followed by a linear `head`; `forward(x, return_features=True)`
 also returns each block's output, so losses that supervise intermediate layers need no second class.
-Named sizes ("cnn-small", "mlp-large", ...) fix (width, depth); `build_model` also takes them explicitly.
+Named sizes ("cnn-small", "mlp-large", ...) fix (width, depth). `build_for(name, data)` builds any classifier for a
+Dataset; `build_gpt(name, vocab_size, block_size)` a GPT.
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import math
 import torch
 from torch import nn
 
+from .convnets import fast_convnet, resnet18, resnet_cifar
 from .errors import ConfigError, check_choice
+from .vision import STATS, Normalize
 
 
 class Net(nn.Module):
@@ -184,11 +188,6 @@ def _out_dim(block: nn.Module) -> int:
     return last.out_channels if isinstance(last, nn.Conv1d) else last.out_features
 
 
-def with_aux_heads(net: Net, num_classes: int) -> AuxiliaryHeads:
-    """`net` wrapped with an auxiliary classifier per intermediate block (see AuxiliaryHeads)."""
-    return AuxiliaryHeads(net, num_classes)
-
-
 FAMILIES = {"mlp": mlp, "cnn": cnn1d, "vit": vit1d}
 SIZES = {  # (width, depth)
     "mlp": {"tiny": (32, 1), "small": (64, 2), "base": (128, 2), "large": (256, 3)},
@@ -214,6 +213,33 @@ def build_model(name: str, input_shape, num_classes: int) -> nn.Module:
 
 def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+CIFAR_MODELS = {
+    "resnet18": lambda k, s: resnet18(k, s),
+    "resnet20": lambda k, s: resnet_cifar(20, k, s),
+    "resnet56": lambda k, s: resnet_cifar(56, k, s),
+    "convnet-s": lambda k, s: fast_convnet(k, s, width=32),
+    "convnet-l": lambda k, s: fast_convnet(k, s, width=64),
+    # C6's small ViT on images: 4×4-pixel patches of a 32×32 image (64 tokens), width 192, 6 blocks of 12 heads
+    "vit-cifar": lambda k, s: ViT((3, 32, 32), k, width=192, depth=6, patch=4, prepare=Normalize(*s)),
+}
+
+
+def build_cifar_model(name: str, dataset: str = "cifar10") -> nn.Module:
+    """A CIFAR model by name (CIFAR_MODELS), normalising with `dataset`'s channel statistics; its 4D weights are in
+    channels_last memory format (faster convolutions on GPUs, the layout `Normalize` gives the images)."""
+    check_choice("model", name, CIFAR_MODELS)
+    check_choice("dataset", dataset, STATS)
+    model = CIFAR_MODELS[name](10 if dataset == "cifar10" else 100, STATS[dataset])
+    return model.to(memory_format=torch.channels_last)
+
+
+def build_for(name: str, data) -> nn.Module:
+    """The classifier `name` for the Dataset `data`: a CIFAR model for CIFAR images, else a 1D family."""
+    if data.name in STATS:
+        return build_cifar_model(name, data.name)
+    return build_model(name, data.input_shape, data.num_classes)
 
 
 class CharGPT(nn.Module):

@@ -1,46 +1,31 @@
-"""Teachers: trained once on the training set (or a nested share of it), cached on disk with their logits.
+"""Teachers: trained once per (data, architecture, training, seed), cached on disk, for both kinds of run.
 
-One file per teacher, `<results_dir>/teachers/<teacher_key>.pt`, holding the weights, the teacher's logits on
-the un-augmented train / val / test inputs (reused by every student that does not augment its inputs; a student
-that does runs the teacher on each augmented batch instead, see kdlib.sweep) and its metrics. It is written atomically and loaded with `weights_only=True`. A file that cannot be read or
-whose stored key differs is reported and the teacher is retrained.
+One file per teacher, `<results_dir>/teachers/<teacher_key>.pt`, holding the weights and what the run's kind
+(`kdlib.tasks`) keeps of it: a classifier's logits on the un-augmented train / val / test inputs (reused by every
+student that does not augment its inputs; one that does runs the teacher on each augmented batch) and its metrics; a
+language model's metrics and a generated sample. It is written atomically and loaded with `weights_only=True`. A file
+that cannot be read or whose stored key differs is reported and the teacher is retrained.
 """
 from __future__ import annotations
 
-import copy
 import math
 import os
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .config import RunConfig
-from .data import Dataset, nested_subset
-from .losses import kd_loss
-from .metrics import classification_metrics
-from .convnets import build_for
+from .losses import labels_loss
 from .store import claim
-from .train import predict, train
-
-
-@dataclass
-class Teacher:
-    model: torch.nn.Module
-    logits: dict  # split -> logits tensor [N, K] on the model's device
-    metrics: dict
-
+from .tasks import Teacher, task_for, teacher_metrics, teacher_subset
+from .train import train
 
 _MEMORY: dict = {}  # (teacher file, device) -> Teacher, so a sweep reads each file once
 POLL = 2.0  # seconds between looks for a teacher another worker is training
-
-
-def _labels_only(logits, y, _targets):
-    return kd_loss(logits, y, None, lam=0.0)
 
 
 class Ensemble(torch.nn.Module):
@@ -59,28 +44,37 @@ def _log_mean_softmax(logits: list) -> torch.Tensor:
     return torch.logsumexp(log_p, dim=0) - math.log(len(logits))
 
 
-def get_teacher(cfg: RunConfig, data: Dataset, device, results_dir) -> Teacher:
-    """The teacher of `cfg`: read from the cache, or trained now and cached. An ensemble (teacher_members > 1)
-    is built from its members, each cached as a single teacher of its own seed."""
+def get_teacher(cfg, data, device, results_dir) -> Teacher:
+    """The teacher of `cfg` (a RunConfig or an LMConfig): read from the cache, or trained now on labels and cached.
+    An ensemble (teacher_members > 1) is built from its members, each cached as a single teacher of its own seed."""
+    task = task_for(cfg)
     if cfg.teacher_members > 1:
-        members = [get_teacher(replace(cfg, teacher_seed=cfg.teacher_seed + i, teacher_members=1), data, device,
-                               results_dir) for i in range(cfg.teacher_members)]
-        logits = {s: _log_mean_softmax([m.logits[s] for m in members]) for s in ("train", "val", "test")}
-        own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
-        metrics = {"n_train": len(own)}
-        metrics.update(classification_metrics(logits["train"][own], data.y_train[own], prefix="train_"))
-        for s in ("val", "test"):
-            metrics.update(classification_metrics(logits[s], getattr(data, f"y_{s}"), prefix=f"{s}_"))
-        return Teacher(Ensemble([m.model for m in members]), logits, metrics)
+        return _ensemble(cfg, data, device, results_dir)
+
+    def make() -> dict:
+        torch.manual_seed(cfg.teacher_seed)
+        model = task.model(cfg.teacher, cfg, data).to(device)
+        x, y = task.teacher_set(cfg, data)
+        train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
+        return {"state_dict": model.state_dict(), **task.teacher_outputs(model, cfg, data)}
 
     def load(blob: dict) -> Teacher:
         torch.manual_seed(cfg.teacher_seed)  # as before the cache: the same global RNG state after loading
-        model = build_for(cfg.teacher, data).to(device)
+        model = task.model(cfg.teacher, cfg, data).to(device)
         model.load_state_dict(blob["state_dict"])
         model.eval()
-        return Teacher(model, {s: v.to(device) for s, v in blob["logits"].items()}, blob["metrics"])
+        logits = {s: v.to(device) for s, v in blob.get("logits", {}).items()}
+        return Teacher(model, logits, blob["metrics"], blob.get("sample"))
 
-    return cached(results_dir, cfg.teacher_key(), device, lambda: _train_teacher(cfg, data, device), load)
+    return cached(results_dir, cfg.teacher_key(), device, make, load)
+
+
+def _ensemble(cfg, data, device, results_dir) -> Teacher:
+    members = [get_teacher(replace(cfg, teacher_seed=cfg.teacher_seed + i, teacher_members=1), data, device,
+                           results_dir) for i in range(cfg.teacher_members)]
+    logits = {s: _log_mean_softmax([m.logits[s] for m in members]) for s in ("train", "val", "test")}
+    own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
+    return Teacher(Ensemble([m.model for m in members]), logits, teacher_metrics(logits, data, own))
 
 
 def cached(results_dir, key: str, device, make, load):
@@ -114,28 +108,6 @@ def load_or_make(path: Path, key: str, make) -> dict:
     return blob
 
 
-def _train_teacher(cfg: RunConfig, data: Dataset, device) -> dict:
-    torch.manual_seed(cfg.teacher_seed)
-    model = build_for(cfg.teacher, data).to(device)
-    # its own training set: all of train, or a share of it drawn independently of the students' subsets
-    own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
-    train(model, data.x_train[own], data.y_train[own], _labels_only, cfg.teacher_train, seed=cfg.teacher_seed,
-          progress=True)
-    # logits on every training input, so a student may use inputs the teacher never saw
-    logits = {s: predict(model, getattr(data, f"x_{s}"), precision=cfg.teacher_train.precision)
-              for s in ("train", "val", "test")}
-    metrics = {"n_train": len(own)}
-    metrics.update(classification_metrics(logits["train"][own], data.y_train[own], prefix="train_"))
-    for s in ("val", "test"):
-        metrics.update(classification_metrics(logits[s], getattr(data, f"y_{s}"), prefix=f"{s}_"))
-    return {"state_dict": model.state_dict(), "logits": {s: v.cpu() for s, v in logits.items()}, "metrics": metrics}
-
-
-def teacher_subset(cfg: RunConfig, y: torch.Tensor) -> torch.Tensor:
-    """Indices of the training inputs the teacher of `cfg` learns from (all of them when teacher_fraction = 1)."""
-    return nested_subset(y, cfg.teacher_fraction, cfg.teacher_seed, stream=1)
-
-
 def _load(path: Path, key: str, report: bool = True) -> dict | None:
     if not path.exists():
         return None
@@ -162,17 +134,3 @@ def _save(blob: dict, path: Path) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-
-
-def random_head_model(teacher: Teacher, seed: int) -> torch.nn.Module:
-    """A copy of the teacher with its last layer re-initialised (seeded): features kept, class mapping scrambled."""
-    model = copy.deepcopy(teacher.model)
-    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG stream alone
-        torch.manual_seed(seed)
-        model.head.reset_parameters()
-    return model.eval()
-
-
-def random_head_logits(teacher: Teacher, x: torch.Tensor, seed: int) -> torch.Tensor:
-    """Logits of `random_head_model` on x."""
-    return predict(random_head_model(teacher, seed), x)

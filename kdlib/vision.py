@@ -1,5 +1,5 @@
-"""CIFAR-10/100 for the GPU path (issue 8 groundwork): torchvision's datasets converted once to uint8 tensors on the
-device, batched augmentation on the device, normalisation per batch inside the model.
+"""Image tensors for CIFAR-10/100: torchvision's arrays as uint8 tensors, a validation split, batched augmentation on
+the device, and normalisation per batch inside the model (`kdlib.data.cifar` loads the datasets with these).
 
 The data path follows airbench (Keller Jordan): the whole dataset sits on the device as uint8 [N, 3, 32, 32]; a batch
 is an index slice; random crops (4-pixel padding) and flips are a few tensor ops on the whole batch, a different crop
@@ -11,8 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import Dataset
-from .errors import ConfigError, check_choice
+from .errors import ConfigError
 
 # per-channel mean and std of the training images, in [0, 1] units
 STATS = {
@@ -51,23 +50,6 @@ def split_train_val(x: torch.Tensor, y: torch.Tensor, n_val: int, seed: int = 0)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(int(seed)))
     val, train = order[:n_val], order[n_val:]
     return x[train], y[train], x[val], y[val]
-
-
-def cifar(name: str = "cifar10", root="data", n_val: int = 5000, seed: int = 0, download: bool = True) -> Dataset:
-    """CIFAR-10 or CIFAR-100 through `torchvision.datasets` (its download and checksum) as a uint8 Dataset; the
-    validation split is `n_val` training images chosen by `seed`, the test split is the official one."""
-    check_choice("dataset", name, NUM_CLASSES)
-    from torchvision import datasets  # imported here: the embedded (MNIST-1D) path never needs it
-
-    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-    try:
-        train_set, test_set = cls(root, train=True, download=download), cls(root, train=False, download=download)
-    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
-        raise ConfigError(f"{name} could not be loaded from {root} ({e}); with no network, put torchvision's "
-                          f"archive there by hand") from None
-    x, y = to_tensors(train_set)
-    x_test, y_test = to_tensors(test_set)
-    return Dataset(name, *split_train_val(x, y, n_val, seed), x_test, y_test, NUM_CLASSES[name])
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 4, flip: bool = True) -> torch.Tensor:

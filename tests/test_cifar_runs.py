@@ -10,13 +10,14 @@ import torch.nn.functional as F
 
 import fake_cifar
 import kdlib.data
-import kdlib.sweep
+import kdlib.tasks
 from kdlib import signals
 from kdlib.config import RECIPES, make_config, profile_defaults
-from kdlib.convnets import CIFAR_MODELS
+from kdlib.models import CIFAR_MODELS
 from kdlib.errors import ConfigError
 from kdlib.store import Store
-from kdlib.sweep import online_targets, sweep
+from kdlib.sweep import sweep
+from kdlib.tasks import online_targets
 from kdlib.teachers import get_teacher
 from kdlib.train import MOMENTUM, TrainConfig, make_optimizer, predict, train
 
@@ -132,10 +133,10 @@ def fake_cifar10(monkeypatch, tmp_path):
     fake_cifar.install(monkeypatch)
     monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
     kdlib.data._cifar.cache_clear()
-    kdlib.sweep._data_on.cache_clear()
+    kdlib.tasks._data_on.cache_clear()
     yield tmp_path / "results"
     kdlib.data._cifar.cache_clear()
-    kdlib.sweep._data_on.cache_clear()
+    kdlib.tasks._data_on.cache_clear()
 
 
 def test_a_cifar_sweep_runs_on_the_cpu_and_reruns_nothing(fake_cifar10):
@@ -143,12 +144,12 @@ def test_a_cifar_sweep_runs_on_the_cpu_and_reruns_nothing(fake_cifar10):
                for f in (0.3, 1.0)]
     df = sweep(configs, fake_cifar10, device="cpu", progress=False)
     assert (df["status"] == "ok").all() and len(df) == 4
-    y = kdlib.sweep.dataset_for(configs[0]).y_train
+    y = kdlib.tasks.dataset_for(configs[0]).y_train
     assert len(y) == 250  # 300 images less the 50 of validation
     per_class = torch.bincount(y).tolist()  # a class-stratified share of each class (kdlib.data.nested_subset)
     assert sorted(df["n_train"]) == [sum(max(1, round(0.3 * n)) for n in per_class)] * 2 + [250, 250]
     assert (df["steps"] == 12).all()  # the smoke recipe's floor
-    teacher = get_teacher(configs[-1], kdlib.sweep.dataset_for(configs[-1]), torch.device("cpu"), fake_cifar10)
+    teacher = get_teacher(configs[-1], kdlib.tasks.dataset_for(configs[-1]), torch.device("cpu"), fake_cifar10)
     assert teacher.metrics["test_acc"] > 0.5  # ten colours: far above chance (0.1) after 24 steps
     assert len(list((fake_cifar10 / "teachers").glob("*.pt"))) == 1  # trained once, shared
     again = sweep(configs, fake_cifar10, device="cpu", progress=False)
@@ -158,7 +159,7 @@ def test_a_cifar_sweep_runs_on_the_cpu_and_reruns_nothing(fake_cifar10):
 
 def test_online_teacher_and_controls_on_augmented_cifar_batches(fake_cifar10):
     cfg = make_config("smoke", "cifar10", method="kd", fraction=1.0)
-    data = kdlib.sweep.dataset_for(cfg)
+    data = kdlib.tasks.dataset_for(cfg)
     teacher = get_teacher(cfg, data, torch.device("cpu"), fake_cifar10)
     xb, yb = data.x_train[:16], data.y_train[:16]
     with torch.no_grad():

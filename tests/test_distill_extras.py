@@ -6,8 +6,12 @@ import math
 import pytest
 import torch
 
+import kdlib.losses as losses_mod
+import kdlib.run as run_mod
 import kdlib.sweep as sweep_mod
+import kdlib.tasks as tasks
 import kdlib.teachers as teachers
+from kdlib.data import nested_subset
 from kdlib.config import make_config
 from kdlib.data import extra_inputs, mixup_inputs
 from kdlib.errors import ConfigError
@@ -38,7 +42,7 @@ def test_mixup_keeps_trailing_dimensions():
 
 def test_extra_inputs_are_new_inputs():
     cfg = make_config("smoke")
-    data = sweep_mod.dataset_for(cfg, CPU)
+    data = tasks.dataset_for(cfg, CPU)
     extra = extra_inputs(len(data.y_train), **cfg.data)
     assert extra.shape == (len(data.y_train), *data.input_shape)
     pool = torch.cat([data.x_train, data.x_val, data.x_test])
@@ -90,7 +94,7 @@ def fresh(tmp_path):
 
 def test_ensemble_teacher_averages_member_probabilities(fresh):
     cfg = make_config("smoke", method="kd", fraction=0.3, teacher_members=3)
-    data = sweep_mod.dataset_for(cfg, CPU)
+    data = tasks.dataset_for(cfg, CPU)
     ens = teachers.get_teacher(cfg, data, CPU, fresh)
     members = [teachers.get_teacher(make_config("smoke", method="kd", teacher_seed=s), data, CPU, fresh)
                for s in range(3)]
@@ -112,15 +116,15 @@ def test_ensemble_teacher_averages_member_probabilities(fresh):
 def test_added_inputs_are_labelled_by_the_teacher_and_keep_the_budget(fresh, monkeypatch, kind):
     cfg = make_config("smoke", method="kd", fraction=0.1, distill_data=kind)
     seen = {}
-    real = sweep_mod.train
+    real = run_mod.train
 
     def spy(model, x, y, loss_fn, tcfg, seed, targets=None, steps=None, **kw):
         seen.update(x=x, y=y, targets=targets, steps=steps)
         return real(model, x, y, loss_fn, tcfg, seed, targets=targets, steps=steps, **kw)
 
-    monkeypatch.setattr(sweep_mod, "train", spy)
+    monkeypatch.setattr(run_mod, "train", spy)
     record = sweep_mod.run_one(cfg, "cpu", fresh)
-    data = sweep_mod.dataset_for(cfg, CPU)
+    data = tasks.dataset_for(cfg, CPU)
     m, n = record["n_train"], len(data.y_train)
     assert record["status"] == "ok" and record["n_distill"] == m + n == len(seen["x"])
     assert seen["steps"] == record["steps"] == num_steps(m, cfg.train)  # the subset's budget, not (m + n)'s
@@ -128,18 +132,18 @@ def test_added_inputs_are_labelled_by_the_teacher_and_keep_the_budget(fresh, mon
     teacher = teachers.get_teacher(cfg, data, CPU, fresh)
     with torch.no_grad():
         assert torch.allclose(seen["targets"][m:], teacher.model.eval()(seen["x"][m:]), atol=1e-5)
-    assert torch.allclose(seen["targets"][:m], teacher.logits["train"][sweep_mod.nested_subset(data.y_train, 0.1, 0)])
+    assert torch.allclose(seen["targets"][:m], teacher.logits["train"][nested_subset(data.y_train, 0.1, 0)])
 
 
 def test_aux_heads_run_uses_deep_supervision(fresh, monkeypatch):
     calls = []
-    real = sweep_mod.deep_supervision_loss
+    real = losses_mod._deep_supervision
 
     def spy(outputs, *args, **kwargs):
         calls.append(outputs)
         return real(outputs, *args, **kwargs)
 
-    monkeypatch.setattr(sweep_mod, "deep_supervision_loss", spy)
+    monkeypatch.setattr(losses_mod, "_deep_supervision", spy)  # what make_loss picks for aux_heads
     cfg = make_config("smoke", method="kd", fraction=0.3, aux_heads=True)
     record = sweep_mod.run_one(cfg, "cpu", fresh)
     assert record["status"] == "ok" and 0 <= record["metrics"]["test_acc"] <= 1

@@ -19,6 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 import kdlib.sweep as sweep_mod  # noqa: E402
+import kdlib.tasks as tasks  # noqa: E402
+from kdlib.train import resolve_device  # noqa: E402
 import kdlib.teachers as teachers  # noqa: E402
 from kdlib import plots, store as store_mod  # noqa: E402
 from kdlib.config import grid, make_config  # noqa: E402
@@ -214,7 +216,7 @@ def test_outdated_teacher_is_retrained(tmp_path, monkeypatch):
     real = teachers.train
     monkeypatch.setattr(teachers, "train", lambda *a, **k: trained.append(1) or real(*a, **k))
     with pytest.warns(UserWarning, match="made by kdlib 0.0.1"):
-        teachers.get_teacher(cfg, sweep_mod.dataset_for(cfg), sweep_mod.resolve_device("cpu"), tmp_path)
+        teachers.get_teacher(cfg, tasks.dataset_for(cfg), resolve_device("cpu"), tmp_path)
     assert trained == [1]
     teachers._MEMORY.clear()
 

@@ -11,7 +11,7 @@ from hand import hand_ce, np_softmax, t64
 from kdlib.errors import ConfigError
 from kdlib.losses import (DKD_ALPHA, DKD_BETA, OBJECTIVES, deep_supervision_loss, distill_term, dist_term, dkd_term,
                           kd_loss)
-from kdlib.models import MODELS, AuxiliaryHeads, build_model, parse_model, with_aux_heads
+from kdlib.models import MODELS, AuxiliaryHeads, build_model, parse_model
 
 S = [[1.0, 2.0, 0.5], [0.3, -1.0, 2.2], [-0.4, 0.9, 0.1]]
 T = [[2.0, 0.0, 1.0], [-0.5, 1.5, 0.7], [0.2, 0.3, -1.1]]
@@ -199,7 +199,7 @@ def test_deep_supervision_of_a_tuple_matches_hand_sum():
 def test_aux_heads_shapes_and_modes(name, input_shape):
     torch.manual_seed(0)
     net = build_model(name, input_shape, 10)
-    model = with_aux_heads(net, 10)
+    model = AuxiliaryHeads(net, 10)
     depth = parse_model(name)[2]
     assert isinstance(model, AuxiliaryHeads) and len(model.aux_heads) == depth - 1
     x = torch.randn(5, *input_shape)
@@ -214,7 +214,7 @@ def test_aux_head_reads_length_averaged_block_output():
     torch.manual_seed(0)
     x = torch.randn(4, 40)
     for name in ("cnn-small", "mlp-large"):
-        model = with_aux_heads(build_model(name, (40,), 3), 3).train()
+        model = AuxiliaryHeads(build_model(name, (40,), 3), 3).train()
         _, aux = model(x)
         _, feats = model.net(x, return_features=True)
         for head, f, a in zip(model.aux_heads, feats, aux):
@@ -224,7 +224,7 @@ def test_aux_head_reads_length_averaged_block_output():
 
 def test_aux_heads_share_the_base_parameters():
     net = build_model("cnn-base", (40,), 10)
-    model = with_aux_heads(net, 10)
+    model = AuxiliaryHeads(net, 10)
     assert model.net is net
     ids = {id(p) for p in model.parameters()}
     assert all(id(p) in ids for p in net.parameters())
@@ -238,7 +238,7 @@ def test_aux_heads_share_the_base_parameters():
 @pytest.mark.parametrize("name", ["cnn-small", "mlp-large"])
 def test_gradients_reach_aux_heads_and_base(name):
     torch.manual_seed(0)
-    model = with_aux_heads(build_model(name, (40,), 4), 4).train()
+    model = AuxiliaryHeads(build_model(name, (40,), 4), 4).train()
     x, y, t = torch.randn(8, 40), torch.randint(0, 4, (8,)), torch.randn(8, 4)
     deep_supervision_loss(model(x), y, t, lam=0.5, tau=2.0).backward()
     for pname, p in model.named_parameters():
@@ -253,4 +253,4 @@ def test_gradients_reach_aux_heads_and_base(name):
 
 def test_aux_heads_num_classes_must_match():
     with pytest.raises(ConfigError, match="num_classes"):
-        with_aux_heads(build_model("mlp-small", (40,), 10), 5)
+        AuxiliaryHeads(build_model("mlp-small", (40,), 10), 5)

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from kdlib import analysis, lm, text
+import kdlib.run as run_mod
+import kdlib.teachers as teachers
+from kdlib import analysis, lm, tasks, text
 from kdlib.config import LMConfig, make_lm_config
 from kdlib.errors import ConfigError
 from kdlib.models import build_gpt
@@ -81,7 +83,7 @@ def test_select_on_validation_lower_is_better():
 
 
 def test_prompt_is_held_out_text_after_a_blank_line(fake_text):
-    data = lm.text_for(small())
+    data = tasks.text_for(small())
     p = lm.prompt_ids(data, 8)
     assert len(p) == 4
     test_text = data.vocab.decode(data.test.tolist())
@@ -92,10 +94,12 @@ def test_lm_sweep_stores_reuses_and_trains_the_teacher_once(fake_text, monkeypat
     results = fake_text / "results"
     configs = [small(method=m, fraction=f) for m in ("labels", "kd") for f in (0.25, 1.0)]
     trained = []
-    real_train = lm.train
-    monkeypatch.setattr(lm, "train", lambda model, x, *a, **k: trained.append(len(x)) or real_train(model, x, *a, **k))
+    real_train = run_mod.train
+    spy = lambda model, x, *a, **k: trained.append(len(x)) or real_train(model, x, *a, **k)
+    monkeypatch.setattr(teachers, "train", spy)  # the teacher
+    monkeypatch.setattr(run_mod, "train", spy)  # the students
     df = sweep(configs, results, "cpu", progress=False)
-    n_windows = (len(lm.text_for(small()).train) - 1) // 8
+    n_windows = (len(tasks.text_for(small()).train) - 1) // 8
     assert trained[0] == n_windows and len(trained) == 5  # the teacher on every window, once; then 4 students
     assert sorted(trained[1:]) == sorted([round(0.25 * n_windows)] * 2 + [n_windows] * 2)
     assert (df["status"] == "ok").all() and len(Store(results).keys()) == 4
@@ -103,8 +107,8 @@ def test_lm_sweep_stores_reuses_and_trains_the_teacher_once(fake_text, monkeypat
         assert df[col].notna().all(), col
     assert (df["test_bpc"] - df["test_ce"] / math.log(2)).abs().max() < 1e-9
     record = Store(results).get(configs[2].key())
-    assert record["sample"].startswith(lm.text_for(small()).vocab.decode(lm.prompt_ids(lm.text_for(small()), 8).tolist()))
-    assert len(record["sample"]) == 4 + lm.SAMPLE_CHARS
+    assert record["sample"].startswith(tasks.text_for(small()).vocab.decode(lm.prompt_ids(tasks.text_for(small()), 8).tolist()))
+    assert len(record["sample"]) == 4 + tasks.SAMPLE_CHARS
     again = sweep(configs, results, "cpu", progress=False)  # everything cached: nothing trains
     assert len(trained) == 5
     pd.testing.assert_frame_equal(df.reset_index(drop=True), again.reset_index(drop=True))

@@ -114,7 +114,8 @@ def test_kd_loss_with_teacher_probs_equals_kl_to_targets():
 
 def test_every_signal_runs_and_random_head_keeps_features(tmp_path):
     from kdlib.config import SIGNALS, make_config
-    from kdlib.sweep import dataset_for, distill_targets, sweep
+    from kdlib.sweep import sweep
+    from kdlib.tasks import dataset_for, distill_targets
     from kdlib.teachers import get_teacher
 
     configs = [make_config("smoke", method="kd", fraction=0.3, signal=s,

@@ -12,6 +12,7 @@ import torch
 
 import kdlib
 import kdlib.sweep as sweep_mod
+import kdlib.tasks as tasks
 import kdlib.teachers as teachers
 from kdlib.config import PROFILES, RunConfig, grid, make_config
 from kdlib.errors import ConfigError
@@ -257,7 +258,7 @@ def test_cached_teacher_is_loaded_without_training(swept, tmp_path, monkeypatch)
     res = _copy(swept, tmp_path)
     cfg = swept.configs[-1]  # a kd config
     dev = resolve_device("cpu")
-    data = sweep_mod.dataset_for(cfg, dev)
+    data = tasks.dataset_for(cfg, dev)
     stored = torch.load(res / "teachers" / f"{cfg.teacher_key()}.pt", weights_only=True)
 
     def no_training(*args, **kwargs):
@@ -283,7 +284,7 @@ def test_corrupt_teacher_file_warns_and_retrains(swept, tmp_path, monkeypatch):
     original = torch.load(path, weights_only=True)
     path.write_bytes(b"this is not a torch file")
     dev = resolve_device("cpu")
-    data = sweep_mod.dataset_for(cfg, dev)
+    data = tasks.dataset_for(cfg, dev)
     trainings = _counting(monkeypatch, teachers, "train")
     with pytest.warns(UserWarning, match="unusable"):
         t = teachers.get_teacher(cfg, data, dev, res)
@@ -306,7 +307,7 @@ def test_foreign_teacher_file_is_not_used(swept, tmp_path, monkeypatch):
     dev = resolve_device("cpu")
     trainings = _counting(monkeypatch, teachers, "train")
     with pytest.warns(UserWarning, match="differs"):
-        teachers.get_teacher(cfg, sweep_mod.dataset_for(cfg, dev), dev, res)
+        teachers.get_teacher(cfg, tasks.dataset_for(cfg, dev), dev, res)
     assert len(trainings) == 1
     assert torch.load(res / "teachers" / f"{cfg.teacher_key()}.pt", weights_only=True)["key"] == cfg.teacher_key()
 
@@ -318,7 +319,7 @@ def test_teacher_file_is_written_in_every_results_dir(swept, tmp_path):
     other = tmp_path / "other"
     cfg = swept.configs[-1]
     dev = resolve_device("cpu")
-    data = sweep_mod.dataset_for(cfg, dev)
+    data = tasks.dataset_for(cfg, dev)
     teachers.get_teacher(cfg, data, dev, res)  # loaded from res, now in memory
     teachers.get_teacher(cfg, data, dev, other)
     assert (other / "teachers" / f"{cfg.teacher_key()}.pt").exists()
@@ -371,7 +372,7 @@ def test_teacher_trains_on_its_nested_share_and_students_may_exceed_it(tmp_path,
     teachers._MEMORY.clear()
     record = sweep_mod.run_one(cfg, device="cpu", results_dir=tmp_path)
     teachers._MEMORY.clear()
-    data = sweep_mod.dataset_for(cfg, resolve_device("cpu"))
+    data = tasks.dataset_for(cfg, resolve_device("cpu"))
     own = nested_subset(data.y_train, 0.5, cfg.teacher_seed, stream=1)
     assert torch.equal(own, teachers.teacher_subset(cfg, data.y_train))
     # drawn independently of the students' subsets: not the seed-0 student's half

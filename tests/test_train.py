@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kdlib import sweep
+from kdlib import sweep, tasks
 from kdlib.config import make_config
 from kdlib.errors import ConfigError
 from kdlib.models import build_model
@@ -129,7 +129,7 @@ def test_run_one_is_deterministic_on_cpu(run_dirs):
     assert (run_dirs / "b" / "teachers" / f"{cfg.teacher_key()}.pt").exists()
     assert a["status"] == b["status"] == "ok"
     assert a["key"] == b["key"] == cfg.key()
-    counts = torch.bincount(sweep.dataset_for(cfg).y_train).tolist()
+    counts = torch.bincount(tasks.dataset_for(cfg).y_train).tolist()
     n_sub = sum(max(1, round(0.3 * n_c)) for n_c in counts)
     assert sum(counts) == 400 and abs(n_sub - 120) <= 5
     assert a["n_train"] == b["n_train"] == n_sub

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from kdlib import vision
-from kdlib.convnets import CIFAR_MODELS, build_cifar_model
+from kdlib import data, vision
+from kdlib.models import CIFAR_MODELS, build_cifar_model
 from kdlib.errors import ConfigError
 
 
@@ -42,14 +42,14 @@ def test_cifar_uses_torchvision_datasets_and_splits_validation(monkeypatch):
             self.data, self.targets = ds.data, ds.targets
 
     monkeypatch.setattr(datasets, "CIFAR100", Fake)
-    d = vision.cifar("cifar100", root="somewhere", n_val=10, seed=3)
+    d = data.cifar("cifar100", root="somewhere", n_val=10, seed=3)
     assert calls == [("somewhere", True, True), ("somewhere", False, True)]
     assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (40, 10, 20) and d.num_classes == 100
     assert d.x_train.dtype == torch.uint8 and d.input_shape == (3, 32, 32)
     every = torch.cat([d.x_train, d.x_val]).flatten(1)  # train and val partition the official training images
     assert len({tuple(r.tolist()) for r in every}) == 50
     with pytest.raises(ConfigError, match="dataset='cifar5' is not known"):
-        vision.cifar("cifar5")
+        data.cifar("cifar5")
 
 
 def test_augment_crops_within_the_padding_and_flips_as_a_mirror():

@@ -1,0 +1,45 @@
+"""One run, top to bottom: data → teacher → targets → model → train → metrics → record.
+
+The same steps for both kinds of run, a classifier (`RunConfig`) and a character-level language model (`LMConfig`);
+`kdlib.tasks` says how each kind does a step. A run that diverges (a non-finite loss) is recorded as diverged, with
+the step, and no metrics.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import torch
+
+from . import __version__
+from .losses import make_loss
+from .tasks import task_for
+from .teachers import get_teacher
+from .train import Diverged, device_name, resolve_device, train
+
+
+def run_one(cfg, device="auto", results_dir="results") -> dict:
+    """Train one student as `cfg` says and return its record: config, metrics (and a language model's generated
+    sample), steps, wall time, device and versions. Its teacher comes from the cache under `results_dir`."""
+    cfg = cfg.validate().canonical()
+    dev = resolve_device(device)
+    task = task_for(cfg)
+    data = task.data(cfg, dev)
+    teacher = get_teacher(cfg, data, dev, results_dir) if cfg.teacher is not None else None
+    fit = task.fit(cfg, data, teacher)  # the student's inputs and labels, and the teacher's targets for them
+    torch.manual_seed(cfg.seed)
+    model = task.model(cfg.student, cfg, data, student=True).to(dev)
+    record = {"key": cfg.key(), "config": cfg.as_dict(), "status": "ok", **fit.counts, "device": str(dev),
+              "device_name": device_name(dev), "kdlib_version": __version__, "torch_version": torch.__version__}
+    start = time.perf_counter()
+    try:
+        info = train(model, fit.x, fit.y, make_loss(cfg), cfg.train, seed=cfg.seed, targets=fit.targets,
+                     target_fn=fit.target_fn, steps=fit.steps)
+    except Diverged as e:
+        record.update(status="diverged", diverged_step=e.step, metrics={}, steps=None)
+    else:
+        record["steps"] = info["steps"]
+        record.update(task.evaluate(cfg, model, data, teacher, fit))
+    record["wall_time_s"] = time.perf_counter() - start
+    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return record
