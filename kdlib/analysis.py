@@ -78,6 +78,18 @@ def paired_rule(d: pd.Series) -> str:
     return "reproduced" if len(d) > 1 and mean > float(d.std()) else "mixed"
 
 
+def gains(df: pd.DataFrame, names, baseline: str = "labels", col: str = "variant", metric: str = "test_acc",
+          higher_is_better: bool = True) -> dict:
+    """name -> relative_gain(df, name, baseline) for each name (a value of `col`), paired by seed."""
+    return {n: relative_gain(df, n, baseline, metric, higher_is_better, col) for n in names}
+
+
+def verdicts(df: pd.DataFrame, gains_by_name: dict, baseline="labels", col: str = "row") -> dict:
+    """name -> C1's verdict (verdict_growing_gain) for each entry of `gains` (baseline: one name, or name -> its own)."""
+    base = lambda n: baseline[n] if isinstance(baseline, dict) else baseline
+    return {n: verdict_growing_gain(g, df, n, base(n), col=col) for n, g in gains_by_name.items()}
+
+
 def verdict_growing_gain(gain: pd.DataFrame, df: pd.DataFrame, method: str, baseline: str = "labels",
                          metric: str = "test_acc", higher_is_better: bool = True, col: str = "method") -> dict:
     """C1's criterion: the relative gain at the smallest fraction exceeds the gain at the largest.
@@ -114,33 +126,6 @@ def select_on_validation(df: pd.DataFrame, param: str, by=("method", "fraction")
     return best.rename(columns={metric: f"best_{metric}"}).reset_index(drop=True)
 
 
-def tuned_lr(profile: str, fractions, lr_grid, seed: int, results_dir, device="auto",
-             methods=("labels", "kd"), metric: str = "val_acc", higher_is_better: bool = True, make=None,
-             **knobs) -> pd.DataFrame:
-    """The student learning rate per (method, fraction), chosen on the validation `metric` at one seed.
-
-    Every rate in `lr_grid` is run (or read from the store) at `seed`; the chosen run is also the final run
-    for that seed, so tuning costs len(lr_grid) - 1 extra runs per point. Returns method, fraction, lr and the
-    best validation score. Notebooks share it so that the same (method, fraction) always gets the same rate.
-    `make(profile, method=, fraction=, seed=, lr=, **knobs)` builds a config (default: the classification grid;
-    `kdlib.config.make_lm_config` for language models).
-    """
-    from .config import grid
-    from .errors import check_nonempty, check_range
-    from .sweep import sweep
-
-    check_nonempty("lr_grid", lr_grid)
-    for lr in lr_grid:
-        check_range("lr_grid", lr, low=0, low_open=True)
-    if make is None:
-        configs = [c for lr in lr_grid for c in grid(profile, methods, fractions, [seed], lr=lr, **knobs)]
-    else:
-        configs = [make(profile, method=m, fraction=float(f), seed=seed, lr=lr, **knobs)
-                   for lr in lr_grid for m in methods for f in fractions]
-    return select_on_validation(sweep(configs, results_dir, device, desc="lr tuning"), "lr", metric=metric,
-                                higher_is_better=higher_is_better)
-
-
 def combine_verdicts(verdicts) -> str:
     """One verdict for a factor from one verdict per setting of it (e.g. per lambda, per teacher-student pair):
     'reproduced' if every setting is, 'not reproduced' if none is, 'mixed' otherwise."""
@@ -152,3 +137,11 @@ def combine_verdicts(verdicts) -> str:
     if all(v == "not reproduced" for v in verdicts):
         return "not reproduced"
     return "mixed"
+
+
+def mean_std(summary: pd.DataFrame, columns: str = "method", order=None, digits: int = 3) -> pd.DataFrame:
+    """A `summarize` table as 'mean ± std' strings, α down the side and `columns` across (in `order` if given)."""
+    shown = summary.assign(acc=[f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(summary["mean"],
+                                                                                    summary["std"].fillna(0))])
+    table = shown.pivot(index="fraction", columns=columns, values="acc")
+    return table[list(order)] if order is not None else table

@@ -76,3 +76,51 @@ def note_failures(fig, df, label: str = "method") -> int:
         text = f"{len(bad)} run(s) left out of this figure: " + "; ".join(items[:6]) + ("; …" if len(items) > 6 else "")
         fig.text(0.01, -0.04, text, fontsize=8, color="#b00000", ha="left", va="top")
     return len(bad)
+
+
+def curves_panel(ax, curves: dict, fractions, ylabel: str, reference=None,
+                 reference_label: str = "teacher (α = 1)") -> None:
+    """Mean ± std vs alpha, one curve per method (curves: method -> summarize rows), and a dashed reference line."""
+    for method, curve in curves.items():
+        errorbar_curve(ax, curve["fraction"], curve["mean"], curve["std"].fillna(0), method)
+    if reference is not None:
+        ax.axhline(reference, ls="--", lw=1, color="k", label=reference_label)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    fraction_axis(ax, fractions)
+
+
+def gain_curve(ax, gain, fractions, ylabel: str = "relative gain of KD over labels (%)") -> None:
+    """KD's relative gain (%) vs alpha with its seed std (gain: analysis.relative_gain), and the zero line."""
+    ax.errorbar(gain["fraction"], 100 * gain["gain_mean"], yerr=100 * gain["gain_std"].fillna(0),
+                marker="o", ms=4, capsize=3, color=COLORS["kd"])
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel(ylabel)
+    fraction_axis(ax, fractions)
+
+
+def efficiency_panel(ax, kd_fractions, factor, fractions) -> None:
+    """The data-efficiency factor α_needed / α at each KD point; a point outside the measured range is marked."""
+    import numpy as np
+
+    ax.plot(kd_fractions, factor, marker="o", ms=4, color=COLORS["kd"])
+    ax.axhline(1, color="k", lw=0.8)
+    for f in kd_fractions[~np.isfinite(factor)]:  # no number outside the measured range: say so
+        ax.annotate("outside the\nmeasured range", (f, 1), xytext=(0, 12), textcoords="offset points",
+                    ha="center", fontsize=8, color="0.4")
+    ax.set_ylabel("data-efficiency factor α_needed / α")
+    fraction_axis(ax, fractions)
+
+
+def data_efficiency(curves: dict, gain, factor, teacher_acc: float, fractions, title: str, df=None):
+    """C1's figure: test accuracy of labels and KD vs alpha (teacher dashed), KD's relative gain, and the
+    efficiency factor; runs of `df` left out (diverged) are named under it. Returns the figure."""
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    curves_panel(axes[0], curves, fractions, "test accuracy", reference=teacher_acc)
+    gain_curve(axes[1], gain, fractions)
+    efficiency_panel(axes[2], curves["kd"]["fraction"], factor, fractions)
+    fig.suptitle(title, y=1.02)
+    if df is not None:
+        note_failures(fig, df)  # diverged runs are left out of the means: say so on the figure
+    return fig

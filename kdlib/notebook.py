@@ -1,0 +1,160 @@
+"""What every claim notebook needs before its own sweep, in one call.
+
+    S = setting(profile, dataset=dataset, fractions=fractions, seeds=seeds, lr_grid=lr_grid, device=device,
+                results_dir=results_dir, figures_dir=figures_dir, tau=tau, student=student, teacher=teacher)
+
+resolves the profile's defaults and the notebook's parameters (explicit values win), checks every one of them before
+any training, and picks the device. `S.config(method, fraction, seed, **knobs)` is one run of the notebook with the
+student learning rate chosen for (method, α) on validation data (`S.lr`, computed on first use); `S.sweep` runs a
+list of configs (or of (row name, config) pairs) through the store; `S.save` and `S.record` write the figure and the
+scoreboard entry under the setting's name. `dataset="shakespeare"` gives the language-model setting of C6.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from . import plots, scoreboard
+from .analysis import select_on_validation
+from .config import make_config, make_lm_config, profile_defaults
+from .errors import ConfigError, check_nonempty, check_range
+from .sweep import sweep, sweep_rows
+from .tasks import dataset_for, text_for
+from .teachers import get_teacher
+from .train import num_steps, resolve_device
+
+LM_DATASET = "shakespeare"
+
+
+@dataclass
+class Setting:
+    profile: str
+    dataset: str
+    name: str  # names the figures and scoreboard rows: the dataset, with its recipe on CIFAR ("cifar10-fast")
+    fractions: list
+    seeds: list
+    lr_grid: list
+    device: str  # as given ("auto", "cpu", ...); `dev` is what it resolved to
+    dev: object
+    results_dir: str
+    figures_dir: str
+    defaults: dict  # the profile's defaults for this dataset (kdlib.config.profile_defaults)
+    knobs: dict  # what every config of the notebook shares (dataset, recipe, models, tau, ...)
+    kd: object  # the notebook's KD config at the largest α and last seed: its models, τ and training
+    tune_on: list  # the α at which learning rates are chosen
+    _lr: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def language(self) -> bool:
+        return self.dataset == LM_DATASET
+
+    def make(self, **fields):
+        """A validated config of the notebook's kind from its knobs and `fields` (no learning-rate choice)."""
+        if self.language:
+            return make_lm_config(self.profile, **{**self.knobs, **fields})
+        return make_config(self.profile, **{**self.knobs, **fields})
+
+    @property
+    def lr(self) -> pd.DataFrame:
+        """The student learning rate per (method, α), chosen on the validation split at the first seed: every rate of
+        `lr_grid` is run (or read from the store) for labels and KD, and the best validation accuracy (perplexity for
+        a language model) wins. The chosen run is also that seed's final run."""
+        if self._lr is None:
+            configs = [self.make(method=m, fraction=float(f), seed=self.seeds[0], lr=lr)
+                       for lr in self.lr_grid for m in ("labels", "kd") for f in self.tune_on]
+            df = sweep(configs, self.results_dir, self.device, desc="lr tuning")
+            metric = "val_ppl" if self.language else "val_acc"
+            self._lr = select_on_validation(df, "lr", metric=metric, higher_is_better=not self.language)
+        return self._lr
+
+    def lr_of(self, method: str, fraction: float) -> float:
+        """The chosen rate: label smoothing takes the labels' rate, every KD variant KD's."""
+        chosen = self.lr
+        row = chosen[(chosen["method"] == ("labels" if method in ("labels", "ls") else "kd"))
+                     & (chosen["fraction"] == fraction)]
+        if row.empty:
+            raise ConfigError(f"fraction={fraction!r} has no chosen learning rate; rates are chosen at "
+                              f"{self.tune_on} (tune_on)")
+        return float(row["lr"].iloc[0])
+
+    def config(self, method: str, fraction: float, seed: int, **fields):
+        """One run of the notebook: its knobs, the rate chosen for (method, α), then this run's own `fields`."""
+        return self.make(method=method, fraction=fraction, seed=seed, lr=self.lr_of(method, fraction), **fields)
+
+    def grid(self, methods=("labels", "kd"), fractions=None, **fields) -> list:
+        """config(m, f, s) for every method, α (default: the notebook's) and seed."""
+        return [self.config(m, f, s, **fields) for m in methods for f in (fractions or self.fractions)
+                for s in self.seeds]
+
+    def step_budget(self) -> dict:
+        """α -> the student's training steps there (the step rule of kdlib.train: epochs with a floor)."""
+        n = len(self.data().y_train)
+        return {f: num_steps(round(f * n), self.kd.train) for f in self.fractions}
+
+    def sweep(self, runs, desc: str = "runs") -> pd.DataFrame:
+        """Run what is missing and return the table; runs given as (row name, config) pairs get a `row` column."""
+        runs = list(runs)
+        if runs and isinstance(runs[0], tuple):
+            return sweep_rows(runs, self.results_dir, self.device, desc=desc)
+        return sweep(runs, self.results_dir, self.device, desc=desc)
+
+    def data(self):
+        """The setting's Dataset (a TextData for a language model) on its device."""
+        return text_for(self.kd, self.dev) if self.language else dataset_for(self.kd, self.dev)
+
+    def teacher(self, cfg=None):
+        """The teacher of `cfg` (default: the setting's), from the cache or trained now."""
+        cfg = cfg or self.kd
+        data = text_for(cfg, self.dev) if self.language else dataset_for(cfg, self.dev)
+        return get_teacher(cfg, data, self.dev, self.results_dir)
+
+    def save(self, fig, base: str) -> list:
+        """Write the figure as <figures_dir>/<base>_<setting>_<profile>.png and .pdf."""
+        return plots.save(fig, self.figures_dir, f"{base}_{self.name}_{self.profile}")
+
+    def record(self, claim: str, title: str, verdict: str, criterion: str, numbers: dict, notebook: str,
+               figure=None) -> dict:
+        """The claim's scoreboard entry, under the setting's name and profile."""
+        return scoreboard.record(self.figures_dir, claim, title, verdict, criterion, numbers, self.profile,
+                                 self.name, notebook, figure=str(figure) if figure is not None else None)
+
+
+def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, seeds=None, n_seeds=None,
+            lr_grid=None, tune_on=None, device="auto", results_dir="../results", figures_dir="../figures",
+            **knobs) -> Setting:
+    """The resolved setting of a notebook, every value checked before any training (see the module docstring).
+
+    fractions / seeds / lr_grid: None takes the profile's (seeds: its first `n_seeds`, None: all). `tune_on`: the α
+    at which learning rates are chosen (default: `fractions`). `knobs` (tau, student, teacher, ...) go into every
+    config; None means the profile's."""
+    knobs = {k: v for k, v in knobs.items()}
+    if dataset == LM_DATASET:
+        if recipe is not None:
+            raise ConfigError(f"recipe={recipe!r} with dataset={dataset!r}: recipes are for the image datasets")
+        p = profile_defaults(profile)["lm"]
+        name = LM_DATASET
+    else:
+        p = profile_defaults(profile, dataset, recipe)
+        dataset = p["dataset"]
+        knobs.update(dataset=dataset, recipe=recipe)
+        name = dataset if p["recipe"] is None else f"{dataset}-{p['recipe']}"
+    fractions = sorted(float(f) for f in (p["fractions"] if fractions is None else fractions))
+    seeds = [int(s) for s in (p["seeds"][:n_seeds] if seeds is None else seeds)]
+    lr_grid = list(p.get("lr_grid", ()) if lr_grid is None else lr_grid)
+    for label, values in (("fractions", fractions), ("seeds", seeds), ("lr_grid", lr_grid)):
+        check_nonempty(label, values)
+    for lr in lr_grid:
+        check_range("lr_grid", lr, low=0, low_open=True)
+    dev = resolve_device(device)
+    S = Setting(profile, dataset, name, fractions, seeds, lr_grid, device, dev, results_dir, figures_dir, p, knobs,
+                kd=None, tune_on=sorted(float(f) for f in (fractions if tune_on is None else tune_on)))
+    # every point is validated now, before any training
+    for m in ("labels", "kd"):
+        for f in S.tune_on + fractions:
+            for s in seeds:
+                S.make(method=m, fraction=f, seed=s)
+    S.kd = S.make(method="kd", fraction=fractions[-1], seed=seeds[-1])
+    print(f"profile={profile} dataset={name} device={dev} seeds={seeds} student={S.kd.student} "
+          f"teacher={S.kd.teacher} τ={S.kd.tau:g} α grid={fractions}")
+    return S
