@@ -145,3 +145,9 @@ def mean_std(summary: pd.DataFrame, columns: str = "method", order=None, digits:
                                                                                     summary["std"].fillna(0))])
     table = shown.pivot(index="fraction", columns=columns, values="acc")
     return table[list(order)] if order is not None else table
+
+
+def gain_table(gains_by_name: dict, fractions) -> pd.DataFrame:
+    """Relative gains as 'mean% ± std%' strings, α down the side, one column per name (gains: name -> relative_gain)."""
+    return pd.DataFrame({v: [f"{100 * m:.1f}% ± {100 * s:.1f}%" for m, s in zip(g["gain_mean"], g["gain_std"].fillna(0))]
+                         for v, g in gains_by_name.items()}, index=pd.Index(fractions, name="α"))

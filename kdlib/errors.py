@@ -43,3 +43,13 @@ def check_int(name: str, value, low: int, high: int | None = None, allowed: str 
     if not ok:
         allowed = allowed or (f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}")
         raise ConfigError(f"{name}={value!r} is not allowed; allowed: {allowed}")
+
+
+def check_list(name: str, values, low=None, high=None, low_open=False, high_open=False, choices=None) -> None:
+    """A non-empty list whose every value is in the range (see check_range) or, with `choices`, one of them."""
+    check_nonempty(name, values)
+    for v in values:
+        if choices is not None:
+            check_choice(name, v, choices)
+        else:
+            check_range(name, v, low, high, low_open, high_open)

@@ -124,3 +124,35 @@ def data_efficiency(curves: dict, gain, factor, teacher_acc: float, fractions, t
     if df is not None:
         note_failures(fig, df)  # diverged runs are left out of the means: say so on the figure
     return fig
+
+
+SHORT = {"teacher": "teacher", "permuted_dark": "permuted", "matched_smoothing": "matched", "argmax": "argmax",
+         "conditional": "where right", "random_head": "random head"}
+
+
+def dark_knowledge(gains: dict, shown: dict, pick, y, fractions, title: str, df=None):
+    """C3's figure. Left: each control's relative gain over labels vs alpha. Right: a grid of bar charts, one row per
+    test input `pick` (true classes y, in black) and one column per distribution in `shown` (name -> probs [n, K]:
+    the teacher's tempered distribution and each control's version of it). Returns the figure."""
+    style()
+    fig = plt.figure(figsize=(15, 4.8))
+    left, right_fig = fig.subfigures(1, 2, width_ratios=[1, 1.5])
+    ax = left.subplots()
+    gain_panel(ax, gains, fractions)
+    ax.legend(fontsize=7)
+    axes = right_fig.subplots(len(pick), len(shown), sharey=True, sharex=True)
+    axes = axes.reshape(len(pick), len(shown))
+    for j, (name, probs) in enumerate(shown.items()):
+        for i in range(len(pick)):
+            colors = ["k" if k == int(y[i]) else COLORS.get(name, "#d62728") for k in range(probs.shape[1])]
+            axes[i, j].bar(range(probs.shape[1]), probs[i].numpy(), color=colors)
+            axes[i, j].set_xticks([])
+            if i == 0:
+                axes[i, j].set_title(SHORT[name], fontsize=8)
+        axes[len(pick) - 1, j].set_xlabel("class", fontsize=8)
+    for i in range(len(pick)):
+        axes[i, 0].set_ylabel(f"test #{int(pick[i])}\n(y={int(y[i])})", fontsize=8)
+    fig.suptitle(title, y=1.03)
+    if df is not None:
+        note_failures(fig, df, "variant")  # diverged runs are left out of the means: say so on the figure
+    return fig

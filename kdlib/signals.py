@@ -12,7 +12,7 @@ probabilities [N, K] (rows sum to one). Each changes one thing about the teacher
 - `smoothed_onehot`: the class-agnostic "teacher" of the authors' code, a smoothed one-hot passed through the
   same temperature as the real teacher (depends on the labels only).
 
-The random-head teacher (last layer re-initialised) needs the model and lives in `kdlib.teachers`.
+The random-head teacher (last layer re-initialised) needs the model: `kdlib.tasks.Teacher.random_head`.
 """
 from __future__ import annotations
 

@@ -31,6 +31,19 @@ class Teacher:
     metrics: dict
     sample: str | None = None  # a language model's generated text
 
+    def random_head(self, seed: int) -> torch.nn.Module:
+        """A copy of the teacher with its last layer re-initialised (seeded): features kept, class mapping
+        scrambled (C3's random-head control)."""
+        model = copy.deepcopy(self.model)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's RNG stream alone
+            torch.manual_seed(seed)
+            model.head.reset_parameters()
+        return model.eval()
+
+    def random_head_logits(self, x: torch.Tensor, seed: int) -> torch.Tensor:
+        """Logits of `random_head(seed)` on x."""
+        return predict(self.random_head(seed), x)
+
 
 @dataclass
 class Fit:
@@ -187,20 +200,6 @@ def teacher_metrics(logits: dict, data: Dataset, own: torch.Tensor) -> dict:
     return metrics
 
 
-def random_head_model(teacher: Teacher, seed: int) -> torch.nn.Module:
-    """A copy of the teacher with its last layer re-initialised (seeded): features kept, class mapping scrambled."""
-    model = copy.deepcopy(teacher.model)
-    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG stream alone
-        torch.manual_seed(seed)
-        model.head.reset_parameters()
-    return model.eval()
-
-
-def random_head_logits(teacher: Teacher, x: torch.Tensor, seed: int) -> torch.Tensor:
-    """Logits of `random_head_model` on x."""
-    return predict(random_head_model(teacher, seed), x)
-
-
 def distill_targets(cfg: RunConfig, teacher: Teacher, data: Dataset, idx: torch.Tensor) -> torch.Tensor:
     """What a KD student on the subset `idx` is trained towards: the teacher's logits [M, K] for signal
     "teacher", else the control's target probabilities [M, K] (computed once per run, seeded by the run)."""
@@ -210,7 +209,7 @@ def distill_targets(cfg: RunConfig, teacher: Teacher, data: Dataset, idx: torch.
     if cfg.signal == "smoothed_onehot":
         return signals.smoothed_onehot(y, data.num_classes, cfg.eps, cfg.tau)
     if cfg.signal == "random_head":
-        return F.softmax(random_head_logits(teacher, data.x_train[idx], cfg.seed) / cfg.tau, dim=1)
+        return F.softmax(teacher.random_head_logits(data.x_train[idx], cfg.seed) / cfg.tau, dim=1)
     p = F.softmax(teacher.logits["train"][idx] / cfg.tau, dim=1)
     g = torch.Generator().manual_seed(cfg.seed)
     return signals.TRANSFORMS[cfg.signal](p.cpu(), y.cpu(), g).to(p.device)
@@ -225,7 +224,7 @@ def online_targets(cfg: RunConfig, teacher: Teacher):
         return None
     if cfg.signal == "teacher":
         return teacher_fn(teacher.model)
-    model = random_head_model(teacher, cfg.seed) if cfg.signal == "random_head" else teacher.model.eval()
+    model = teacher.random_head(cfg.seed) if cfg.signal == "random_head" else teacher.model.eval()
     if cfg.signal == "random_head":
         return lambda xb, yb: F.softmax(model(xb).float() / cfg.tau, dim=1)
     g = torch.Generator().manual_seed(cfg.seed)
