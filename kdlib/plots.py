@@ -156,3 +156,45 @@ def dark_knowledge(gains: dict, shown: dict, pick, y, fractions, title: str, df=
     if df is not None:
         note_failures(fig, df, "variant")  # diverged runs are left out of the means: say so on the figure
     return fig
+
+
+def temperature(heat, best, fractions, title: str, df=None):
+    """C4's figure. Left: relative gain of KD over labels (%) per row (τ, logit MSE, ...) and α as a heat map
+    (heat: rows x fractions). Right: the best τ on validation per α (median, min-max over seeds), and the accuracy
+    range across τ on a second axis (best: analysis of notebook 04). Returns the figure."""
+    import numpy as np
+
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.4, 1]})
+    ax = axes[0]
+    lim = np.nanmax(np.abs(100 * heat.values))
+    im = ax.imshow(100 * heat.values, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(fractions)), [f"{f:g}" for f in fractions])
+    ax.set_yticks(range(len(heat)), heat.index)
+    ax.set_xlabel("α = M / N"); ax.grid(False)
+    for i in range(heat.shape[0]):
+        for j in range(heat.shape[1]):
+            ax.text(j, i, f"{100 * heat.values[i, j]:.1f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax, label="relative gain of KD over labels (%)")
+    ax = axes[1]
+    ax.errorbar(best.index, best["median"], yerr=[best["median"] - best["min"], best["max"] - best["median"]],
+                marker="o", capsize=3, color=COLORS["kd"],
+                label="best τ on validation (median; bars: min–max over seeds)")
+    ax.set_yscale("log"); ax.set_ylabel("best τ"); fraction_axis(ax, fractions)
+    ax2 = ax.twinx()
+    ax2.plot(best.index, 100 * best["effect (acc range across τ)"], "s--", color="0.4",
+             label="effect of τ: accuracy range across τ (right axis)")
+    ax2.set_ylabel("accuracy range across τ (points)")
+    (h1, l1), (h2, l2) = ax.get_legend_handles_labels(), ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=8)
+    fig.suptitle(title, y=1.02)
+    if df is not None:
+        note_failures(fig, df, "row")  # diverged runs are left out of the means: say so on the figure
+    return fig
+
+
+def class_bars(ax, probs, y: int, title: str) -> None:
+    """One distribution over classes as bars, the true class y in black (probs: a NumPy vector)."""
+    ax.bar(range(len(probs)), probs, color=["k" if k == y else COLORS["kd"] for k in range(len(probs))])
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(f"class (true class {y} in black)"); ax.set_ylim(0, 1)
