@@ -17,8 +17,9 @@ import pandas as pd
 
 from . import plots, scoreboard
 from .analysis import select_on_validation
-from .config import make_config, make_lm_config, profile_defaults
-from .errors import ConfigError, check_nonempty, check_range
+from .config import make_config, make_lm_config, models_for, profile_defaults
+from .errors import ConfigError, check_list, check_nonempty, check_range
+from .models import build_for, num_params
 from .sweep import sweep, sweep_rows
 from .tasks import dataset_for, text_for
 from .teachers import get_teacher
@@ -86,6 +87,14 @@ class Setting:
         """config(m, f, s) for every method, α (default: the notebook's) and seed."""
         return [self.config(m, f, s, **fields) for m in methods for f in (fractions or self.fractions)
                 for s in self.seeds]
+
+    def ladder(self, sizes=None):
+        """C5's scale ladder: `sizes` (None: the profile's), checked against the dataset's models, sorted by
+        parameter count; returns (sizes, {size: parameter count})."""
+        sizes = list(self.defaults["sizes"]) if sizes is None else sizes
+        check_list("sizes", sizes, choices=models_for(self.dataset))
+        n_params = {m: num_params(build_for(m, self.data())) for m in sizes}
+        return sorted(set(sizes), key=n_params.get), n_params
 
     def step_budget(self) -> dict:
         """α -> the student's training steps there (the step rule of kdlib.train: epochs with a floor)."""

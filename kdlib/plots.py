@@ -198,3 +198,105 @@ def class_bars(ax, probs, y: int, title: str) -> None:
     ax.bar(range(len(probs)), probs, color=["k" if k == y else COLORS["kd"] for k in range(len(probs))])
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(f"class (true class {y} in black)"); ax.set_ylim(0, 1)
+
+
+# ---- C5: one figure per factor
+
+def lam_figure(df, gains: dict, rows, fractions, title: str):
+    """C5 · λ. Left: test accuracy vs λ, one curve per α (the λ rows of df are named "λ=<value>"). Right: the
+    relative gain over labels vs α for each λ > 0 (gains: row -> relative_gain). Returns the figure."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.9))
+    cmap = plt.get_cmap("viridis")
+    ax = axes[0]
+    for i, f in enumerate(fractions):
+        sub = df[(df["fraction"] == f) & (df["status"] == "ok") & df["row"].str.startswith("λ=")].copy()
+        sub["lam"] = sub["row"].str.slice(2).astype(float)
+        acc = sub.groupby("lam")["test_acc"].agg(["mean", "std"])
+        ax.errorbar(acc.index, acc["mean"], yerr=acc["std"].fillna(0), marker="o", ms=4, capsize=3,
+                    color=cmap(0.85 * i / max(1, len(fractions) - 1)), label=f"α = {f:g}")
+    ax.set_xlabel("λ (0 = labels, 1 = pure distillation)"); ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8, loc="best")
+    ax = axes[1]
+    for i, r in enumerate(rows):
+        g = gains[r]
+        ax.errorbar(g["fraction"], 100 * g["gain_mean"], yerr=100 * g["gain_std"].fillna(0), marker="o", ms=4,
+                    capsize=3, color=plt.get_cmap("Reds")(0.35 + 0.65 * (i + 1) / len(rows)), label=r)
+    ax.axhline(0, color="k", lw=0.8); ax.set_ylabel("relative gain over labels (%)"); ax.legend(fontsize=8)
+    fraction_axis(ax, fractions)
+    fig.suptitle(title, y=1.02)
+    note_failures(fig, df, "row")  # diverged runs are left out of the means: say so on the figure
+    return fig
+
+
+def rows_figure(df, summary, gains: dict, rows, fractions, title: str):
+    """Test accuracy (left) and relative gain over labels (right) vs α, one curve per row name of df (labels first;
+    summary: summarize by row and fraction; gains: row -> relative_gain). C5's objective figure."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.9))
+    colors = dict(zip(["labels", *rows], ["#4d4d4d", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]))
+    for r in ["labels", *rows]:
+        c = summary[summary["row"] == r].sort_values("fraction")
+        axes[0].errorbar(c["fraction"], c["mean"], yerr=c["std"].fillna(0), marker="o", ms=4, capsize=3,
+                         color=colors[r], label=r)
+        if r != "labels":
+            g = gains[r]
+            axes[1].errorbar(g["fraction"], 100 * g["gain_mean"], yerr=100 * g["gain_std"].fillna(0), marker="o",
+                             ms=4, capsize=3, color=colors[r], label=r)
+    axes[0].set_ylabel("test accuracy"); axes[0].legend(fontsize=8); fraction_axis(axes[0], fractions)
+    axes[1].axhline(0, color="k", lw=0.8); axes[1].set_ylabel("relative gain over labels (%)")
+    axes[1].legend(fontsize=8); fraction_axis(axes[1], fractions)
+    fig.suptitle(title, y=1.02)
+    note_failures(fig, df, "row")
+    return fig
+
+
+def scale_figure(df, summary, gains: dict, sizes, pairs: dict, teacher_acc, fractions, title: str):
+    """C5 · scale. Rows of df: "labels <size>" and "<teacher>→<student>" (pairs: KD row -> its labels row). Solid:
+    self-distillation, dotted: from the largest teacher, dashed: labels. Returns the figure."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.9))
+    shades = {m: plt.get_cmap("tab10")(i) for i, m in enumerate(sizes)}
+    for r in [f"labels {m}" for m in sizes] + list(pairs):
+        c = summary[summary["row"] == r].sort_values("fraction")
+        m = r.split("→")[-1].replace("labels ", "")
+        line = dict(ls="--", marker="s") if r.startswith("labels") else dict(ls="-" if r.split("→")[0] == m else ":",
+                                                                               marker="o")
+        axes[0].errorbar(c["fraction"], c["mean"], yerr=c["std"].fillna(0), ms=4, capsize=3, color=shades[m],
+                         label=r, **line)
+        if not r.startswith("labels"):
+            g = gains[r]
+            axes[1].errorbar(g["fraction"], 100 * g["gain_mean"], yerr=100 * g["gain_std"].fillna(0), ms=4,
+                             capsize=3, color=shades[m], label=f"{r} (teacher {teacher_acc[r.split('→')[0]]:.3f})",
+                             **line)
+    axes[0].set_ylabel("test accuracy"); axes[0].legend(fontsize=7, ncol=2); fraction_axis(axes[0], fractions)
+    axes[1].axhline(0, color="k", lw=0.8); axes[1].set_ylabel("relative gain over labels of the same student (%)")
+    axes[1].legend(fontsize=7); fraction_axis(axes[1], fractions)
+    fig.suptitle(title, y=1.02, fontsize=10)
+    note_failures(fig, df, "row")
+    return fig
+
+
+def samples_figure(df, summary, gains: dict, rows, m_of, n_teacher, acc_teacher, title: str):
+    """C5 · the relative number of samples. Left: test accuracy vs the student's sample count M (m_of: fraction ->
+    M), dotted lines at each teacher's N (n_teacher, acc_teacher: row -> value). Right: relative gain over labels
+    vs κ = M / N_teacher. Returns the figure."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.9))
+    colors = {"labels": COLORS["labels"], rows[0]: COLORS["kd"], rows[1]: "#ff7f0e"}
+    for r in ["labels", *rows]:
+        c = summary[summary["row"] == r].sort_values("fraction")
+        label = r if r == "labels" else f"KD, {r} (N={n_teacher[r]:.0f}, teacher acc {acc_teacher[r]:.3f})"
+        axes[0].errorbar(m_of[c["fraction"]].values, c["mean"], yerr=c["std"].fillna(0), marker="o", ms=4,
+                         capsize=3, color=colors[r], label=label)
+        if r != "labels":
+            axes[0].axvline(n_teacher[r], color=colors[r], ls=":", lw=1)
+            g = gains[r]
+            kappa = m_of[g["fraction"]].values / n_teacher[r]
+            axes[1].errorbar(kappa, 100 * g["gain_mean"], yerr=100 * g["gain_std"].fillna(0), marker="o", ms=4,
+                             capsize=3, color=colors[r], label=f"KD, {r}")
+    axes[0].set_xscale("log"); axes[0].set_xlabel("student samples M (dotted: each teacher's N)")
+    axes[0].set_ylabel("test accuracy"); axes[0].legend(fontsize=7)
+    axes[1].set_xscale("log"); axes[1].axhline(0, color="k", lw=0.8); axes[1].axvline(1, color="0.5", ls=":", lw=1)
+    axes[1].set_xlabel("κ = M / N_teacher (student samples / teacher samples)")
+    axes[1].set_ylabel("relative gain over labels (%)"); axes[1].legend(fontsize=8)
+    fig.suptitle(title, y=1.02)
+    note_failures(fig, df, "row")
+    return fig
