@@ -300,3 +300,71 @@ def samples_figure(df, summary, gains: dict, rows, m_of, n_teacher, acc_teacher,
     fig.suptitle(title, y=1.02)
     note_failures(fig, df, "row")
     return fig
+
+
+def fidelity(ok, df, names, fractions, title: str):
+    """The fidelity figure (Stanton et al., 2021), one colour per kind of student (names: values of ok["row"]): top-1
+    agreement with the teacher vs α on train (dashed) and test inputs, the test predictive KL(teacher ‖ student), and
+    test agreement against test accuracy for every run (ok: the finished runs of df). Returns the figure."""
+    style()
+    colors = dict(zip(names, ["#4d4d4d", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"]))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    for name in names:
+        sub = ok[ok["row"] == name]
+        for split, ls in (("train", "--"), ("test", "-")):
+            m = sub.groupby("fraction")[f"{split}_agreement"].agg(["mean", "std"])
+            axes[0].errorbar(m.index, 100 * m["mean"], yerr=100 * m["std"].fillna(0), ls=ls, marker="o", ms=4,
+                             capsize=3, color=colors[name], label=f"{name} ({split})")
+        m = sub.groupby("fraction")["test_kl_teacher"].agg(["mean", "std"])
+        axes[1].errorbar(m.index, m["mean"], yerr=m["std"].fillna(0), marker="o", ms=4, capsize=3, color=colors[name],
+                         label=name)
+    axes[0].axhline(100, color="k", lw=0.8)
+    axes[0].set_ylabel("top-1 agreement with the teacher (%)"); fraction_axis(axes[0], fractions)
+    axes[0].legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    axes[1].set_yscale("log"); axes[1].set_ylabel("predictive KL(teacher ‖ student), test"); axes[1].legend(fontsize=8)
+    fraction_axis(axes[1], fractions)
+    markers = dict(zip(fractions, ["o", "s", "^", "D", "v", "P"]))
+    for name in names:
+        for f in fractions:
+            sub = ok[(ok["row"] == name) & (ok["fraction"] == f)]
+            axes[2].scatter(100 * sub["test_agreement"], sub["test_acc"], color=colors[name], marker=markers[f], s=22,
+                            label=name if f == fractions[0] else None)
+    for f in fractions:
+        axes[2].scatter([], [], color="0.5", marker=markers[f], label=f"α = {f:g}")
+    axes[2].set_xlabel("test agreement with the teacher (%)"); axes[2].set_ylabel("student test accuracy")
+    axes[2].legend(fontsize=7)
+    fig.suptitle(title, y=1.02)
+    note_failures(fig, df, "row")  # diverged runs are left out: say so on the figure
+    return fig
+
+
+PITFALL_COLORS = {"labels": COLORS["labels"], "vanilla KD": COLORS["kd"], "DKD": "#1f77b4", "DIST": "#2ca02c",
+                  "KD + deep supervision": "#9467bd"}
+
+
+def pitfall(summary, diffs: dict, rows, kappa_of, fractions, title: str, df=None):
+    """The small-data pitfall (Hao et al., 2026) against κ = M / N_teacher (kappa_of: fraction -> κ). Left: test
+    accuracy of each row (labels dashed). Right: each method's accuracy minus vanilla KD's, in points (diffs: method
+    -> per-seed differences at each fraction). Returns the figure."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4))
+    for r in rows:
+        c = summary[summary["row"] == r].sort_values("fraction")
+        axes[0].errorbar(kappa_of[c["fraction"]].values, c["mean"], yerr=c["std"].fillna(0), marker="o", ms=4,
+                         capsize=3, color=PITFALL_COLORS[r], label=r, ls="--" if r == "labels" else "-")
+        if r in diffs:
+            d = diffs[r]
+            axes[1].errorbar(kappa_of[fractions].values, [100 * x.mean() for x in d],
+                             yerr=[100 * (x.std() if len(x) > 1 else 0) for x in d], marker="o", ms=4, capsize=3,
+                             color=PITFALL_COLORS[r], label=r)
+    for ax in axes:
+        ax.set_xscale("log"); ax.axvline(1, color="0.5", ls=":", lw=1)
+        ax.set_xticks(list(kappa_of[fractions]), [f"{k:.2g}" for k in kappa_of[fractions]]); ax.minorticks_off()
+        ax.set_xlabel("κ = M / N_teacher (dotted: the teacher's own sample count)")
+    axes[0].set_ylabel("test accuracy"); axes[0].legend(fontsize=8)
+    axes[1].axhline(0, color=PITFALL_COLORS["vanilla KD"], lw=1)
+    axes[1].set_ylabel("test accuracy − vanilla KD's (points)"); axes[1].legend(fontsize=8)
+    fig.suptitle(title, y=1.02)
+    if df is not None:
+        note_failures(fig, df, "row")  # diverged runs are left out: say so on the figure
+    return fig
