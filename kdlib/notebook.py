@@ -20,6 +20,7 @@ from .analysis import select_on_validation
 from .config import make_config, make_lm_config, models_for, profile_defaults
 from .errors import ConfigError, check_list, check_nonempty, check_range
 from .models import build_for, num_params
+from .store import Store
 from .sweep import sweep, sweep_rows
 from .tasks import dataset_for, text_for
 from .teachers import get_teacher
@@ -107,6 +108,10 @@ class Setting:
         if runs and isinstance(runs[0], tuple):
             return sweep_rows(runs, self.results_dir, self.device, desc=desc)
         return sweep(runs, self.results_dir, self.device, desc=desc)
+
+    def stored(self, cfg) -> dict:
+        """The stored record of a finished run (its config, metrics and, for a language model, its sample)."""
+        return Store(self.results_dir).get(cfg.key())
 
     def data(self):
         """The setting's Dataset (a TextData for a language model) on its device."""

@@ -368,3 +368,26 @@ def pitfall(summary, diffs: dict, rows, kappa_of, fractions, title: str, df=None
     if df is not None:
         note_failures(fig, df, "row")  # diverged runs are left out: say so on the figure
     return fig
+
+
+def language(curves: dict, gain, bpc, fit, teacher_ppl: float, fractions, title: str, df=None):
+    """C6's language-model figure: test perplexity of labels and KD vs alpha (teacher dashed), KD's relative gain
+    in perplexity, and bits per character on the test plays (solid) and on each student's own training windows
+    (dashed; bpc and fit: summarize tables by method). Returns the figure."""
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    curves_panel(axes[0], curves, fractions, "test perplexity (lower is better)", reference=teacher_ppl)
+    gain_curve(axes[1], gain, fractions, "relative gain of KD in test perplexity (%)")
+    ax = axes[2]
+    for method in ("labels", "kd"):
+        test_curve = bpc[bpc.method == method].sort_values("fraction")
+        train_curve = fit[fit.method == method].sort_values("fraction")
+        ax.plot(test_curve["fraction"], test_curve["mean"], marker="o", ms=4, color=COLORS[method],
+                label=f"{LABELS[method]}: test")
+        ax.plot(train_curve["fraction"], train_curve["mean"], marker="s", ms=4, ls="--", color=COLORS[method],
+                label=f"{LABELS[method]}: own training text")
+    ax.set_ylabel("bits per character"); ax.legend(fontsize=7); fraction_axis(ax, fractions)
+    fig.suptitle(title, y=1.02)
+    if df is not None:
+        note_failures(fig, df)
+    return fig
