@@ -1,4 +1,4 @@
-"""Wall time of the C1 sweep on CIFAR-10 at the `fast` recipe (issue 8): 6 fractions × 2 methods × 3 seeds, the teacher
+"""Wall time of the C1 sweep on CIFAR-10 at the `fast` recipe: 6 fractions × 2 methods × 3 seeds, the teacher
 included, at the recipe's learning rate (no validation grid), in a fresh results folder; and the time of one full-data
 `fast` run after a warm-up run. Prints the device.
 
@@ -20,7 +20,9 @@ import torch
 from kdlib import __version__
 from kdlib.config import FRACTIONS, grid
 from kdlib.store import Store
-from kdlib.sweep import dataset_for, run_one, sweep
+from kdlib.run import run_one
+from kdlib.sweep import sweep
+from kdlib.tasks import dataset_for
 from kdlib.teachers import get_teacher
 from kdlib.train import device_name, resolve_device
 from kdlib.vision import synthetic

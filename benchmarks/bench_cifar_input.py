@@ -1,5 +1,5 @@
 """Images per second of a CIFAR training step: kdlib's on-device data path against the usual torchvision DataLoader
-pipeline, on the same model, batch size, optimizer and precision (issue 8).
+pipeline, on the same model, batch size, optimizer and precision.
 
 - kdlib: `kdlib.train.train` itself, the loop every run uses: the images sit on the device as uint8; a batch is an
   index slice; `kdlib.vision.augment` crops (4-pixel padding) and flips every image in one gather; the model

@@ -9,7 +9,7 @@ so a student on M = 80 samples still gets `min_steps` updates instead of `epochs
 rate warms up linearly for the first `warmup` share of the steps, then follows a cosine to zero. The
 reported model is the one at the last step (no early stopping, no best-epoch picking).
 
-The CIFAR recipes (kdlib.config.RECIPES) add three knobs: SGD with Nesterov momentum instead of AdamW, bf16 autocast
+The CIFAR recipes (kdlib.profiles.RECIPES) add three knobs: SGD with Nesterov momentum instead of AdamW, bf16 autocast
 for the forward passes (weights, optimiser state and the losses' softmaxes stay float32), and augmentation of every
 batch on the device (`kdlib.vision.augment`: random crop with 4-pixel padding and a flip, drawn per image).
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -54,9 +54,6 @@ class TrainConfig:
         if self.augment not in (True, False):
             raise ConfigError(f"augment={self.augment!r} is not allowed; allowed: True, False")
         return self
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class Diverged(RuntimeError):
