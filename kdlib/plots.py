@@ -391,3 +391,17 @@ def language(curves: dict, gain, bpc, fit, teacher_ppl: float, fractions, title:
     if df is not None:
         note_failures(fig, df)
     return fig
+
+
+def label_smoothing(summary, gains: dict, variants, fractions, title: str, df=None):
+    """C2's figure: test accuracy of every variant (labels, smoothing controls, KD) and their relative gain over
+    labels vs alpha (summary: summarize by variant and fraction; gains: variant -> relative_gain). Returns it."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    accuracy_panel(axes[0], summary, variants, fractions)
+    gain_panel(axes[1], gains, fractions)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, y=1.02)
+    if df is not None:
+        note_failures(fig, df, "variant")  # diverged runs are left out of the means: say so on the figure
+    return fig
