@@ -13,6 +13,7 @@ scale ladder); on CIFAR-10/100 the recipe's models and training replace the prof
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import ConfigError, check_choice, check_int, check_nonempty, check_range
@@ -238,10 +239,11 @@ def profile_defaults(profile: str, dataset: str | None = None, recipe: str | Non
         if recipe is not None:
             raise ConfigError(f"recipe={recipe!r} with dataset={dataset!r}: recipes are for the image datasets; "
                               f"allowed: recipe=None, or dataset one of {', '.join(IMAGE_DATASETS)}")
-        return dict(p, dataset=dataset, recipe=None, data=p["data"][dataset])
+        return copy.deepcopy(dict(p, dataset=dataset, recipe=None, data=p["data"][dataset]))
     recipe = DEFAULT_RECIPE if recipe is None else recipe
     check_choice("recipe", recipe, p["recipes"])
-    return dict(p, **p["recipes"][recipe], dataset=dataset, recipe=recipe, data=p["data"][dataset])
+    # a copy: the caller may change it, the profile stays as written
+    return copy.deepcopy(dict(p, **p["recipes"][recipe], dataset=dataset, recipe=recipe, data=p["data"][dataset]))
 
 
 def make_config(profile: str = "cpu", dataset: str | None = None, recipe: str | None = None,

@@ -8,7 +8,7 @@ A profile gives every default of a run:
 
 `data` holds each dataset's loader keywords; `lr_grid` the student learning rates tried on validation data;
 `sizes` the model ladder of C5's scale sweep; `vit` the ViT student of C6; `lm` the defaults of the language-model
-runs of C6 (`kdlib.config.LMConfig`). On CIFAR-10/100 a recipe (`recipes`) replaces the models, the training, the
+runs of C6 (`kdlib.config.LMConfig`; their `lr_grid` is chosen on validation perplexity). On CIFAR-10/100 a recipe (`recipes`) replaces the models, the training, the
 learning-rate grid, the ladder and the ViT (`kdlib.config.profile_defaults`).
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ PROFILES = {
         lm=dict(data=dict(train_chars=60_000, eval_chars=6_000), block_size=32, student="gpt-tiny",
                 teacher="gpt-tiny", tau=1.0, train=TrainConfig(epochs=1, min_steps=40, batch_size=32, lr=3e-3),
                 teacher_train=TrainConfig(epochs=1, min_steps=80, batch_size=32, lr=3e-3),
-                fractions=(0.1, 1.0), seeds=(0,)),
+                fractions=(0.1, 1.0), seeds=(0,), lr_grid=(1e-3, 3e-3)),
     ),
     "cpu": dict(
         dataset="mnist1d",
@@ -82,7 +82,7 @@ PROFILES = {
         lm=dict(data=dict(train_chars=1_000_000, eval_chars=100_000), block_size=64, student="gpt-tiny",
                 teacher="gpt-tiny", tau=1.0, train=TrainConfig(epochs=1, min_steps=600, batch_size=32, lr=3e-3),
                 teacher_train=TrainConfig(epochs=4, min_steps=3000, batch_size=32, lr=3e-3),
-                fractions=(0.02, 0.1, 1.0), seeds=(0, 1, 2)),
+                fractions=(0.02, 0.1, 1.0), seeds=(0, 1, 2), lr_grid=(1e-3, 3e-3)),
     ),
     "gpu": dict(
         dataset="cifar10",
@@ -96,6 +96,6 @@ PROFILES = {
         lm=dict(data=dict(train_chars=None, eval_chars=None), block_size=128, student="gpt-small",
                 teacher="gpt-base", tau=1.0, train=TrainConfig(epochs=2, min_steps=3000, batch_size=64, lr=1e-3),
                 teacher_train=TrainConfig(epochs=10, min_steps=5000, batch_size=64, lr=1e-3),
-                fractions=FRACTIONS, seeds=(0, 1, 2, 3, 4)),
+                fractions=FRACTIONS, seeds=(0, 1, 2, 3, 4), lr_grid=(1e-3, 3e-3)),
     ),
 }
