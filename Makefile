@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	touch $(STAMP)
 
 reproduce: $(STAMP)
-	$(PY) -m kdlib reproduce --profile $(PROFILE)
+	$(PY) -m kdlib reproduce --profile $(PROFILE) $(if $(WORKERS),--workers $(WORKERS))
 
 test: $(STAMP)
 	$(PY) -m pytest

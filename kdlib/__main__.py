@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--output-dir", default="outputs", help="executed notebooks and HTML go to <output-dir>/<profile>")
     q.add_argument("--figures-dir", default=None, help="default: figures/ (smoke: <output-dir>/smoke/figures)")
     q.add_argument("--no-html", action="store_true")
+    q.add_argument("--workers", type=int, default=None,
+                   help="runs at once in each notebook (default: $KDLIB_WORKERS, else one per core)")
     c = sub.add_parser("colab", help="write the Colab badge and set-up cell into every notebook, from "
                                      "kdlib/colab.py's REPOSITORY (the one place the repository's address lives)")
     c.add_argument("--notebooks-dir", default="notebooks")
@@ -56,12 +58,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(a) -> int:
     from .sweep import sweep
-    from .store import Store
+    from .store import Store, check_folder
 
     cfg = make_config(a.profile, a.dataset, a.recipe, method=a.method, fraction=a.fraction, seed=a.seed, tau=a.tau,
                       lam=a.lam, eps=a.eps, signal=a.signal, objective=a.objective, lr=a.lr, student=a.student,
                       teacher=a.teacher, teacher_fraction=a.teacher_fraction,
                       teacher_members=a.teacher_members, distill_data=a.distill_data, aux_heads=a.aux_heads or None)
+    check_folder("results_dir", a.results_dir)  # before the store is read or anything is trained
     cached = Store(a.results_dir).get(cfg.key()) is not None
     sweep([cfg], results_dir=a.results_dir, device=a.device, progress=False)
     record = Store(a.results_dir).get(cfg.key())
@@ -78,7 +81,7 @@ def _reproduce(a) -> int:
     from .reproduce import reproduce
 
     report = reproduce(profile=a.profile, select=a.notebooks, output_dir=a.output_dir, results_dir=a.results_dir,
-                       figures_dir=a.figures_dir, device=a.device, html=not a.no_html,
+                       figures_dir=a.figures_dir, device=a.device, html=not a.no_html, workers=a.workers,
                        log=lambda m: print(m, file=sys.stderr, flush=True))
     failed = [r["notebook"] for r in report if r["error"]]
     print(json.dumps({"profile": a.profile, "notebooks": report}))

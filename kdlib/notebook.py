@@ -20,7 +20,8 @@ from .analysis import select_on_validation
 from .config import make_config, make_lm_config, models_for, profile_defaults
 from .errors import ConfigError, check_list, check_nonempty, check_range
 from .models import build_for, num_params
-from .store import Store
+from .executors import resolve_workers
+from .store import Store, check_folder
 from .sweep import sweep, sweep_rows
 from .tasks import dataset_for, text_for
 from .teachers import get_teacher
@@ -45,6 +46,7 @@ class Setting:
     knobs: dict  # what every config of the notebook shares (dataset, recipe, models, tau, ...)
     kd: object  # the notebook's KD config at the largest α and last seed: its models, τ and training
     tune_on: list  # the α at which learning rates are chosen
+    workers: int | None = None  # runs at once (None: $KDLIB_WORKERS, else one per core)
     _lr: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -65,7 +67,7 @@ class Setting:
         if self._lr is None:
             configs = [self.make(method=m, fraction=float(f), seed=self.seeds[0], lr=lr)
                        for lr in self.lr_grid for m in ("labels", "kd") for f in self.tune_on]
-            df = sweep(configs, self.results_dir, self.device, desc="lr tuning")
+            df = sweep(configs, self.results_dir, self.device, desc="lr tuning", workers=self.workers)
             metric = "val_ppl" if self.language else "val_acc"
             self._lr = select_on_validation(df, "lr", metric=metric, higher_is_better=not self.language)
         return self._lr
@@ -106,8 +108,8 @@ class Setting:
         """Run what is missing and return the table; runs given as (row name, config) pairs get a `row` column."""
         runs = list(runs)
         if runs and isinstance(runs[0], tuple):
-            return sweep_rows(runs, self.results_dir, self.device, desc=desc)
-        return sweep(runs, self.results_dir, self.device, desc=desc)
+            return sweep_rows(runs, self.results_dir, self.device, desc=desc, workers=self.workers)
+        return sweep(runs, self.results_dir, self.device, desc=desc, workers=self.workers)
 
     def stored(self, cfg) -> dict:
         """The stored record of a finished run (its config, metrics and, for a language model, its sample)."""
@@ -136,12 +138,12 @@ class Setting:
 
 def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, seeds=None, n_seeds=None,
             lr_grid=None, tune_on=None, device="auto", results_dir="../results", figures_dir="../figures",
-            **knobs) -> Setting:
+            workers=None, **knobs) -> Setting:
     """The resolved setting of a notebook, every value checked before any training (see the module docstring).
 
     fractions / seeds / lr_grid: None takes the profile's (seeds: its first `n_seeds`, None: all). `tune_on`: the α
     at which learning rates are chosen (default: `fractions`). `knobs` (tau, student, teacher, ...) go into every
-    config; None means the profile's."""
+    config; None means the profile's. `workers`: runs at once (None: $KDLIB_WORKERS, else one per core)."""
     knobs = {k: v for k, v in knobs.items()}
     if dataset == LM_DATASET:
         if recipe is not None:
@@ -161,8 +163,11 @@ def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, see
     for lr in lr_grid:
         check_range("lr_grid", lr, low=0, low_open=True)
     dev = resolve_device(device)
+    resolve_workers(workers)
+    check_folder("results_dir", results_dir)
+    check_folder("figures_dir", figures_dir)
     S = Setting(profile, dataset, name, fractions, seeds, lr_grid, device, dev, results_dir, figures_dir, p, knobs,
-                kd=None, tune_on=sorted(float(f) for f in (fractions if tune_on is None else tune_on)))
+                kd=None, tune_on=sorted(float(f) for f in (fractions if tune_on is None else tune_on)), workers=workers)
     # every point is validated now, before any training
     for m in ("labels", "kd"):
         for f in S.tune_on + fractions:

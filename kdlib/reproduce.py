@@ -1,12 +1,16 @@
 """Run the notebook series through papermill; keep the executed copies and their HTML; gather the scoreboard."""
 from __future__ import annotations
 
+import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .config import profile_defaults
 from .errors import ConfigError
+from .executors import WORKERS_ENV, resolve_workers
+from .store import check_folder
 from .train import resolve_device
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,19 +59,23 @@ def to_html(notebook: Path) -> Path:
 
 
 def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_dir="results",
-              figures_dir=None, device: str = "auto", html: bool = True, log=print) -> list[dict]:
-    """Execute each notebook with `profile`; return one dict per notebook (path, seconds, error)."""
+              figures_dir=None, device: str = "auto", html: bool = True, workers: int | None = None,
+              log=print) -> list[dict]:
+    """Execute each notebook with `profile`; return one dict per notebook (path, seconds, error). `workers`: runs at
+    once in each notebook's sweeps (None: $KDLIB_WORKERS, else one per core); the notebooks run one after another."""
     import papermill as pm
 
     profile_defaults(profile)  # validate everything before the first notebook starts
     resolve_device(device)
+    workers = resolve_workers(workers)
     runs = plan(profile, select)  # unknown notebook names fail here
     out_dir = Path(output_dir).resolve() / profile
     if figures_dir is None:  # smoke figures never overwrite the committed ones
         figures_dir = REPO / "figures" if profile != "smoke" else out_dir / "figures"
+    for name, folder in (("results_dir", results_dir), ("output_dir", out_dir), ("figures_dir", figures_dir)):
+        check_folder(name, folder)
     params = {"profile": profile, "device": device, "results_dir": str(Path(results_dir).resolve()),
               "figures_dir": str(Path(figures_dir).resolve())}
-    out_dir.mkdir(parents=True, exist_ok=True)
     report = []
     for nb, name, extra in runs:
         start = time.perf_counter()
@@ -75,8 +83,9 @@ def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_d
         log(f"[reproduce] {name} (profile={profile}{''.join(f', {k}={v}' for k, v in extra.items())}) ...")
         error = None
         try:
-            pm.execute_notebook(str(nb), str(out), parameters={**params, **extra}, cwd=str(NOTEBOOKS),
-                                kernel_name="python3", progress_bar=False)
+            with _environment({WORKERS_ENV: str(workers)}):  # the kernel papermill starts inherits it
+                pm.execute_notebook(str(nb), str(out), parameters={**params, **extra}, cwd=str(NOTEBOOKS),
+                                    kernel_name="python3", progress_bar=False)
         except Exception as e:  # keep going: the other notebooks' results are still worth having
             error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
         if html and out.exists():
@@ -85,8 +94,23 @@ def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_d
         log(f"[reproduce] {name}: {'FAILED ' + error if error else 'ok'} in {seconds:.0f} s -> {out}")
         report.append({"notebook": name, "output": str(out), "seconds": seconds, "error": error})
     board = Path(figures_dir) / "scoreboard.md"
+    log(f"[reproduce] {len(runs)} notebook(s) in {sum(r['seconds'] for r in report):.0f} s with {workers} worker(s)")
     log(f"[reproduce] scoreboard: {board}" if board.exists() else "[reproduce] no scoreboard was written")
     return report
+
+
+@contextmanager
+def _environment(values: dict):
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 if __name__ == "__main__":

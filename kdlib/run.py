@@ -15,31 +15,51 @@ from . import __version__
 from .losses import make_loss
 from .tasks import task_for
 from .teachers import get_teacher
-from .train import Diverged, device_name, resolve_device, train
+from .train import Diverged, device_name, fixed_threads, resolve_device, train
 
 
 def run_one(cfg, device="auto", results_dir="results") -> dict:
     """Train one student as `cfg` says and return its record: config, metrics (and a language model's generated
-    sample), steps, wall time, device and versions. Its teacher comes from the cache under `results_dir`."""
-    cfg = cfg.validate().canonical()
-    dev = resolve_device(device)
+    sample), steps, wall time, device and versions. Its teacher comes from the cache under `results_dir`. The run uses
+    `kdlib.train.run_threads()` CPU threads, whoever calls it."""
+    with fixed_threads():
+        return _run(cfg.validate().canonical(), resolve_device(device), results_dir)
+
+
+def _run(cfg, dev, results_dir) -> dict:
     task = task_for(cfg)
-    data = task.data(cfg, dev)
-    teacher = get_teacher(cfg, data, dev, results_dir) if cfg.teacher is not None else None
-    fit = task.fit(cfg, data, teacher)  # the student's inputs and labels, and the teacher's targets for them
+    clock = Clock()
+    data = clock("data", task.data, cfg, dev)
+    teacher = clock("teacher", get_teacher, cfg, data, dev, results_dir) if cfg.teacher is not None else None
+    fit = clock("data", task.fit, cfg, data, teacher)  # the student's inputs and labels, and the teacher's targets
     torch.manual_seed(cfg.seed)
     model = task.model(cfg.student, cfg, data, student=True).to(dev)
     record = {"key": cfg.key(), "config": cfg.as_dict(), "status": "ok", **fit.counts, "device": str(dev),
-              "device_name": device_name(dev), "kdlib_version": __version__, "torch_version": torch.__version__}
-    start = time.perf_counter()
+              "device_name": device_name(dev), "threads": torch.get_num_threads(), "kdlib_version": __version__,
+              "torch_version": torch.__version__}
     try:
-        info = train(model, fit.x, fit.y, make_loss(cfg), cfg.train, seed=cfg.seed, targets=fit.targets,
-                     target_fn=fit.target_fn, steps=fit.steps)
+        info = clock("train", train, model, fit.x, fit.y, make_loss(cfg), cfg.train, seed=cfg.seed,
+                     targets=fit.targets, target_fn=fit.target_fn, steps=fit.steps)
     except Diverged as e:
         record.update(status="diverged", diverged_step=e.step, metrics={}, steps=None)
     else:
         record["steps"] = info["steps"]
-        record.update(task.evaluate(cfg, model, data, teacher, fit))
-    record["wall_time_s"] = time.perf_counter() - start
+        record.update(clock("eval", task.evaluate, cfg, model, data, teacher, fit))
+    record["wall_time_s"] = clock.seconds["train"] + clock.seconds["eval"]  # the student's own training and metrics
+    record["time_s"] = clock.seconds  # where this call's time went (teacher: loaded, waited for or trained)
     record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return record
+
+
+class Clock:
+    """Seconds per named part of a run: `clock(part, fn, *args)` calls fn and adds its wall time to `part`."""
+
+    def __init__(self):
+        self.seconds = {"data": 0.0, "teacher": 0.0, "train": 0.0, "eval": 0.0}
+
+    def __call__(self, part: str, fn, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.seconds[part] += time.perf_counter() - start

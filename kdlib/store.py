@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
+from .errors import ConfigError
 
 HEARTBEAT = 20.0    # seconds between refreshes of a held claim
 STALE_AFTER = 120.0  # a claim not refreshed for this long belongs to a dead worker
@@ -119,6 +120,22 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return pid > 0
+
+
+def check_folder(name: str, folder) -> Path:
+    """`folder` created if missing and proven writable (a file is made there and removed), before any work; a path
+    under a file, a read-only place or a file in its place is a ConfigError naming `name`, the path and why."""
+    path = Path(folder).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".kdlib-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        why = "a file is in the way" if isinstance(e, (FileExistsError, NotADirectoryError)) else e.strerror or e
+        raise ConfigError(f"{name}={str(folder)!r} cannot be used: {why} ({type(e).__name__}); allowed: a folder "
+                          f"that exists or can be created, and can be written") from None
+    return path
 
 
 class Store:

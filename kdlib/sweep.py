@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import time
 import warnings
+from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .executors import close_shared, resolve_workers, shared_pool
 from .run import run_one
-from .store import Store
+from .store import Store, check_folder
 from .train import resolve_device
 
 
@@ -36,31 +39,35 @@ def compute(cfg, results_dir="results", device="auto") -> str:
 
 
 def sweep(configs, results_dir="results", device="auto", progress: bool = True, desc: str = "runs",
-          executor=None, poll: float = 2.0) -> pd.DataFrame:
+          executor=None, poll: float = 2.0, workers: int | None = None) -> pd.DataFrame:
     """Run every config not yet in the store, storing each as it finishes; return the table of all of them.
 
-    `executor`: None runs here, one run after another. Anything with `submit(fn, *args)` returning a future with
-    `.result()` spreads the runs: a `concurrent.futures` pool (`kdlib.executors.process_pool`, one worker per
-    GPU), or a submitit executor for SLURM (`kdlib.executors.slurm`; submitted as one array job). Workers
+    The missing runs go to `workers` processes at once (None: $KDLIB_WORKERS, else one per core; 1 runs them here,
+    one after another), each run on a fixed number of CPU threads, so its numbers do not depend on how many run
+    beside it. `executor` replaces that pool: anything with `submit(fn, *args)` returning a future with
+    `.result()`, e.g. a submitit executor for SLURM (`kdlib.executors.slurm`; submitted as one array job). Workers
     coordinate through the store's claims, so overlapping sweeps from several machines compute each run once;
     a run another worker holds is waited for (checked every `poll` seconds).
     """
     configs = [c.validate().canonical() for c in configs]
-    resolve_device(device)  # a bad device fails here, before any training
+    dev = resolve_device(device)  # a bad device, worker count or results folder fails here, before any training
+    n_workers = resolve_workers(workers)
+    check_folder("results_dir", results_dir)
     store = Store(results_dir)
     unique = list({c.key(): c for c in configs}.values())
-    todo = [c for c in unique if store.get(c.key()) is None]
+    todo = schedule([c for c in unique if store.get(c.key()) is None])
     bar = tqdm(total=len(todo), desc=f"{desc} ({len(unique) - len(todo)} cached)", disable=not progress)
     while todo:
-        if executor is None:
+        pool = executor
+        if pool is None and n_workers > 1 and len(todo) > 1:
+            pool = shared_pool(n_workers, dev)
+        if pool is None:
             outcomes = []
             for cfg in todo:
                 outcomes.append(compute(cfg, results_dir, device))
                 bar.update(outcomes[-1] != "busy")
         else:
-            futures = _submit_all(executor, [(cfg, str(Path(results_dir).resolve()), device) for cfg in todo])
-            outcomes = [f.result() for f in futures]
-            bar.update(sum(o != "busy" for o in outcomes))
+            outcomes = _gather(pool, [(cfg, str(Path(results_dir).resolve()), device) for cfg in todo], bar)
         todo = [cfg for cfg, outcome in zip(todo, outcomes) if outcome == "busy"]
         if todo:  # held by other workers: wait for them (or for their claims to go stale)
             time.sleep(poll)
@@ -73,12 +80,46 @@ def sweep(configs, results_dir="results", device="auto", progress: bool = True, 
     return table(records)
 
 
-def _submit_all(executor, arguments):
-    if hasattr(executor, "batch"):  # submitit: one array job rather than one job per run
-        with executor.batch():
-            jobs = [executor.submit(compute, *args) for args in arguments]
-        return jobs
-    return [executor.submit(compute, *args) for args in arguments]
+def schedule(configs) -> list:
+    """The order in which runs are handed out: the first run of each teacher first (distinct teachers then train at
+    once, each by one worker, while the others wait for theirs), then the rest, longest first (so the last runs to
+    finish are short ones). The order changes when a run finishes, never its numbers."""
+    first, rest, seen = [], [], set()
+    for cfg in sorted(configs, key=_steps, reverse=True):  # sorted() is stable: ties keep the caller's order
+        teacher = cfg.teacher_key() if cfg.teacher is not None else None
+        (first if teacher is not None and teacher not in seen else rest).append(cfg)
+        seen.add(teacher)
+    return first + rest
+
+
+def _steps(cfg) -> float:
+    """A guess at a run's length for `schedule`: the step rule on its share of the data (1 when unknown)."""
+    n = (cfg.data or {}).get("n_train") or (cfg.data or {}).get("train_chars") or 1
+    train = cfg.train
+    return max(train.min_steps, train.epochs * cfg.fraction * n / train.batch_size)
+
+
+def _gather(pool, arguments, bar) -> list:
+    """Submit every run to `pool`; return their outcomes in order, ticking `bar` as each finishes. If the sweep is
+    interrupted or a run fails, the runs not yet started are cancelled (the finished ones are stored already)."""
+    if hasattr(pool, "batch"):  # submitit: one array job rather than one job per run
+        with pool.batch():
+            jobs = [pool.submit(compute, *args) for args in arguments]
+        outcomes = [job.result() for job in jobs]
+        bar.update(sum(o != "busy" for o in outcomes))
+        return outcomes
+    futures = [pool.submit(compute, *args) for args in arguments]
+    try:
+        for future in as_completed(futures):
+            bar.update(future.result() != "busy")
+    except BrokenProcessPool:
+        close_shared()  # a worker died (killed, out of memory): the next sweep starts a fresh pool
+        raise
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [future.result() for future in futures]
 
 
 def table(records) -> pd.DataFrame:
@@ -97,11 +138,12 @@ def table(records) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sweep_rows(spec, results_dir="results", device="auto", progress: bool = True, desc: str = "runs") -> pd.DataFrame:
+def sweep_rows(spec, results_dir="results", device="auto", progress: bool = True, desc: str = "runs",
+               workers: int | None = None) -> pd.DataFrame:
     """`sweep` for a list of (row name, config) pairs: the table gets a `row` column naming each run's setting.
     A run under two names (say the labels run that is also lambda = 0) appears once under each; each run is
     computed once."""
     spec = [(name, cfg.validate().canonical()) for name, cfg in spec]
-    df = sweep([cfg for _, cfg in spec], results_dir, device, progress, desc)
+    df = sweep([cfg for _, cfg in spec], results_dir, device, progress, desc, workers=workers)
     rows = pd.DataFrame([(name, cfg.key()) for name, cfg in spec], columns=["row", "key"]).drop_duplicates()
     return rows.merge(df, on="key", how="left")

@@ -22,7 +22,7 @@ from . import __version__
 from .losses import labels_loss
 from .store import claim
 from .tasks import Teacher, task_for, teacher_metrics, teacher_subset
-from .train import train
+from .train import fixed_threads, train
 
 _MEMORY: dict = {}  # (teacher file, device) -> Teacher, so a sweep reads each file once
 POLL = 2.0  # seconds between looks for a teacher another worker is training
@@ -47,16 +47,23 @@ def _log_mean_softmax(logits: list) -> torch.Tensor:
 def get_teacher(cfg, data, device, results_dir) -> Teacher:
     """The teacher of `cfg` (a RunConfig or an LMConfig): read from the cache, or trained now on labels and cached.
     An ensemble (teacher_members > 1) is built from its members, each cached as a single teacher of its own seed."""
+    with fixed_threads():  # the same threads as a run's, so a teacher trained in a notebook is a worker's
+        return _teacher(cfg, data, device, results_dir)
+
+
+def _teacher(cfg, data, device, results_dir) -> Teacher:
     task = task_for(cfg)
     if cfg.teacher_members > 1:
         return _ensemble(cfg, data, device, results_dir)
 
     def make() -> dict:
+        start = time.perf_counter()
         torch.manual_seed(cfg.teacher_seed)
         model = task.model(cfg.teacher, cfg, data).to(device)
         x, y = task.teacher_set(cfg, data)
         train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
-        return {"state_dict": model.state_dict(), **task.teacher_outputs(model, cfg, data)}
+        outputs = task.teacher_outputs(model, cfg, data)
+        return {"state_dict": model.state_dict(), **outputs, "train_s": time.perf_counter() - start}
 
     def load(blob: dict) -> Teacher:
         torch.manual_seed(cfg.teacher_seed)  # as before the cache: the same global RNG state after loading

@@ -16,7 +16,9 @@ batch on the device (`kdlib.vision.augment`: random crop with 4-pixel padding an
 from __future__ import annotations
 
 import math
+import os
 import platform
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -87,6 +89,30 @@ def resolve_device(device: str = "auto") -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"device={device!r} is not supported; allowed: auto, cpu, cuda, cuda:N, mps")
     return dev
+
+
+THREADS_ENV = "KDLIB_THREADS"  # CPU threads per run (default 1); the results depend on it, the worker count does not
+
+
+def run_threads() -> int:
+    """The CPU threads one run uses: $KDLIB_THREADS, else 1. Fixed per run, not shared out among workers, so a run's
+    numbers are the same whether it runs alone or beside 15 others (a float sum split over more threads is summed in
+    another order)."""
+    value = os.environ.get(THREADS_ENV, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{THREADS_ENV}={value!r} is not allowed; allowed: an integer >= 1")
+    return int(value)
+
+
+@contextmanager
+def fixed_threads(n: int | None = None):
+    """Run the body on `n` CPU threads (default `run_threads()`), then restore the caller's count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(run_threads() if n is None else n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def device_name(dev: torch.device) -> str:

@@ -1,4 +1,5 @@
-"""Shared fixtures: every test starts with an empty in-process teacher cache."""
+"""Shared fixtures: every test starts with an empty in-process teacher cache, and runs its sweeps in this process
+(KDLIB_WORKERS=1) unless it asks for workers, so that tests which patch kdlib see their patches used."""
 from __future__ import annotations
 
 import pytest
@@ -12,3 +13,8 @@ def _empty_teacher_memory():
     kdlib.teachers._MEMORY.clear()
     yield
     kdlib.teachers._MEMORY.clear()
+
+
+@pytest.fixture(autouse=True)
+def _one_worker(monkeypatch):
+    monkeypatch.setenv("KDLIB_WORKERS", "1")

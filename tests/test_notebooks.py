@@ -34,7 +34,8 @@ def test_every_notebook_has_a_parameters_cell():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_at_smoke(path, tmp_path):
+def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDLIB_WORKERS", "2")  # the kernel's sweeps go to two worker processes, as on a user's laptop
     out = tmp_path / path.name
     figures = tmp_path / "figures"
     pm.execute_notebook(str(path), str(out), cwd=str(path.parent), kernel_name="python3", progress_bar=False,
