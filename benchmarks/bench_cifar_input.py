@@ -12,11 +12,12 @@ momentum, bf16 autocast; `--precision fp32` for a CPU check), channels_last, `--
 Images are CIFAR-10 from `--data-dir` when it holds torchvision's copy, else random uint8 images of the same shape
 (the input pipeline's cost does not depend on the pixels).
 
-    python benchmarks/bench_cifar_input.py [--model resnet18] [--batch 512] [--steps 50] [--device auto]
+    python benchmarks/bench_cifar_input.py [--model convnet-s] [--batch 512] [--steps 50] [--images 50000] [--device auto]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import replace
 from types import SimpleNamespace
@@ -115,11 +116,15 @@ def dataloader_path(model, data, labels, dev, cfg: TrainConfig, warmup, steps, w
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="resnet18", choices=sorted(CIFAR_MODELS))
+    p.add_argument("--model", default="convnet-s", choices=sorted(CIFAR_MODELS),
+                   help="default convnet-s, the fast recipe's: a large model hides the input pipeline")
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--workers", type=int, default=8)
+    p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count(), help="DataLoader worker processes (default: this host's cores)")
+    p.add_argument("--images", type=int, default=50_000, help="images per pass (default 50,000: the loader does "
+                                                                 "not restart within the timed steps)")
     p.add_argument("--precision", default=None, help="fp32 or bf16 (default: the fast recipe's, bf16)")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default="data")
@@ -129,8 +134,7 @@ def main():
     cfg.validate()
     print(f"device: {dev} ({device_name(dev)}), torch {torch.__version__}, model {a.model}, batch {a.batch}, "
           f"{cfg.optimizer}, {cfg.precision}, {a.steps} timed steps after {a.warmup}, DataLoader workers {a.workers}")
-    n = max(a.batch * 4, 10_000 if dev.type == "cuda" else a.batch * 4)
-    data, labels = images(a.data_dir, n)
+    data, labels = images(a.data_dir, max(a.images, a.batch))
     results = {}
     for label in ("kdlib", "DataLoader"):
         torch.manual_seed(0)
