@@ -164,8 +164,6 @@ def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, see
         check_range("lr_grid", lr, low=0, low_open=True)
     dev = resolve_device(device)
     resolve_workers(workers)
-    check_folder("results_dir", results_dir)
-    check_folder("figures_dir", figures_dir)
     S = Setting(profile, dataset, name, fractions, seeds, lr_grid, device, dev, results_dir, figures_dir, p, knobs,
                 kd=None, tune_on=sorted(float(f) for f in (fractions if tune_on is None else tune_on)), workers=workers)
     # every point is validated now, before any training
@@ -174,6 +172,8 @@ def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, see
             for s in seeds:
                 S.make(method=m, fraction=f, seed=s)
     S.kd = S.make(method="kd", fraction=fractions[-1], seed=seeds[-1])
+    check_folder("results_dir", results_dir)  # last: a bad value above leaves nothing behind
+    check_folder("figures_dir", figures_dir)
     print(f"profile={profile} dataset={name} device={dev} seeds={seeds} student={S.kd.student} "
           f"teacher={S.kd.teacher} τ={S.kd.tau:g} α grid={fractions}")
     return S
