@@ -19,7 +19,8 @@ PY=${PY:-.venv/bin/python}
 CHECK=${CHECK:-gpu}
 OUT=${OUT:-benchmarks/BENCHMARKS.md}
 if [ "$CHECK" = smoke ]; then
-  C1=(--profile smoke --synthetic 600 --seeds 0); INPUT=(--steps 5 --warmup 2 --images 2000); NB=(--profile smoke)
+  C1=(--profile smoke --synthetic 600 --seeds 0); INPUT=(--steps 5 --warmup 2 --images 2000 --batch 128 --precision fp32)
+  NB=(--profile smoke)
   LIMITS=(300 300 300)
 else
   C1=(--profile gpu --synthetic 50000 --seeds 0); INPUT=(); NB=(--profile cpu)
@@ -48,7 +49,7 @@ gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,nohea
   echo
 } >> "$section"
 total_start=$SECONDS
-step "${LIMITS[0]}" "One fast full-data run, and a share of the C1 sweep (teacher + one seed of three)" \
+step "${LIMITS[0]}" "One fast full-data run, and a share of the C1 sweep: teacher + one seed of three (all 3 seeds: teacher + 3 x students)" \
   "$PY" benchmarks/bench_c1_cifar.py "${C1[@]}"
 step "${LIMITS[1]}" "kdlib's input path against a DataLoader (convnet-s, 50,000 images per pass)" \
   "$PY" benchmarks/bench_cifar_input.py --model convnet-s --workers "$(nproc)" "${INPUT[@]}"
