@@ -86,19 +86,18 @@ def process_pool(workers: int | None = None, gpus: list | str | None = None) -> 
     """
     from .train import run_threads
 
+    spread = gpus == "spread"
     if gpus in ("all", "spread"):
-        names = visible_gpus()
-        if not names:
-            raise ConfigError(f"gpus={gpus!r} but no CUDA device is visible; allowed here: gpus=None")
-        gpus, spread = names, gpus == "spread"
-    else:
-        spread = False
-    if gpus is not None and not spread:
+        asked, gpus = gpus, visible_gpus()
+        if not gpus:
+            raise ConfigError(f"gpus={asked!r} but no CUDA device is visible; allowed here: gpus=None")
+    if gpus is not None:
         gpus = [str(g) for g in gpus]
-        if workers is not None and workers != len(gpus):
-            raise ConfigError(f"workers={workers} with gpus={gpus}: one worker per GPU; allowed: workers=None "
-                              f"or {len(gpus)}")
-        workers = len(gpus)
+        if not spread:  # one worker per GPU
+            if workers is not None and workers != len(gpus):
+                raise ConfigError(f"workers={workers} with gpus={gpus}: one worker per GPU; allowed: workers=None "
+                                  f"or {len(gpus)}")
+            workers = len(gpus)
     workers = resolve_workers(workers)
     ctx = multiprocessing.get_context("spawn")
     slots = None
@@ -109,7 +108,7 @@ def process_pool(workers: int | None = None, gpus: list | str | None = None) -> 
     return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pin_worker, initargs=(slots, run_threads()))
 
 
-_SHARED: dict = {}  # (workers, gpus) -> the pool `shared_pool` keeps for this process
+_SHARED: dict = {}  # (workers, spread over GPUs) -> the pool `shared_pool` keeps for this process
 
 
 def shared_pool(workers: int, device) -> ProcessPoolExecutor:

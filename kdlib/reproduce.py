@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 from .config import profile_defaults
 from .errors import ConfigError
@@ -83,7 +83,7 @@ def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_d
         log(f"[reproduce] {name} (profile={profile}{''.join(f', {k}={v}' for k, v in extra.items())}) ...")
         error = None
         try:
-            with _environment({WORKERS_ENV: str(workers)}):  # the kernel papermill starts inherits it
+            with mock.patch.dict(os.environ, {WORKERS_ENV: str(workers)}):  # inherited by the kernel papermill starts
                 pm.execute_notebook(str(nb), str(out), parameters={**params, **extra}, cwd=str(NOTEBOOKS),
                                     kernel_name="python3", progress_bar=False)
         except Exception as e:  # keep going: the other notebooks' results are still worth having
@@ -97,20 +97,6 @@ def reproduce(profile: str = "cpu", select=None, output_dir="outputs", results_d
     log(f"[reproduce] {len(runs)} notebook(s) in {sum(r['seconds'] for r in report):.0f} s with {workers} worker(s)")
     log(f"[reproduce] scoreboard: {board}" if board.exists() else "[reproduce] no scoreboard was written")
     return report
-
-
-@contextmanager
-def _environment(values: dict):
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 if __name__ == "__main__":
