@@ -2,7 +2,8 @@
 fast ConvNet in the style of airbench (`kdlib.models.CIFAR_MODELS` names them, with C6's ViT on 4×4-pixel patches).
 
 Every model starts with `Normalize` (uint8 images in, so the data can stay uint8 on the device) and, like the 1D
-models, has `blocks` and a linear `head`; `forward(x, return_features=True)` also returns each block's output.
+models, has `blocks` and a linear `head` (a `Head`: float32 under autocast); `forward(x, return_features=True)` also
+returns each block's output.
 """
 from __future__ import annotations
 
@@ -10,6 +11,19 @@ import torch
 from torch import nn
 
 from .vision import Normalize
+
+
+class Head(nn.Linear):
+    """A model's last linear layer, always in float32: under bf16/fp16 autocast its input is cast up and its matmul
+    runs in float32, so logits leave the model in float32, not rounded to bf16's 8 bits (2^-9 relative), which is what
+    logit matching, high temperatures and the KL metrics read. Without autocast it is nn.Linear (same init and
+    parameter names)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_autocast_enabled(x.device.type):
+            return super().forward(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())
 
 
 class BasicBlock(nn.Module):
@@ -37,7 +51,7 @@ class ImageClassifier(nn.Module):
         self.prepare = Normalize(*stats)
         self.stem = stem
         self.blocks = nn.ModuleList(stages)
-        self.head = nn.Linear(width, num_classes)
+        self.head = Head(width, num_classes)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         h = self.stem(self.prepare(x))

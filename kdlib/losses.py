@@ -33,11 +33,13 @@ def dkd_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels:
 
     p = softmax(t / tau), q = softmax(s / tau); p_hat, q_hat = softmax over the K - 1 non-target classes.
     """
-    target = F.one_hot(labels, student_logits.shape[-1]).bool()
-    rest = lambda z: z[~target].view(len(z), -1)  # the non-target columns, [B, K - 1]
+    # gathers, not boolean masks: a mask's result size is known only once the host has read it from the device
+    cols = torch.arange(student_logits.shape[-1] - 1, device=labels.device)
+    others = cols + (cols >= labels[:, None])  # [B, K - 1]: each row's non-target columns, ascending
+    rest = lambda z: z.gather(1, others)
     log_p, log_q = F.log_softmax(teacher_logits / tau, dim=-1), F.log_softmax(student_logits / tau, dim=-1)
     # log(1 - p_y) as a logsumexp of the other classes: finite even when p_y rounds to 1.
-    binary = lambda lg: torch.stack([lg[target], rest(lg).logsumexp(-1)], dim=-1)
+    binary = lambda lg: torch.stack([lg.gather(1, labels[:, None])[:, 0], rest(lg).logsumexp(-1)], dim=-1)
     tckd = F.kl_div(binary(log_q), binary(log_p), reduction="batchmean", log_target=True)
     # Dropping the target column instead of masking it to -inf leaves no 0 * log 0 to special-case.
     nckd = F.kl_div(F.log_softmax(rest(log_q), -1), F.log_softmax(rest(log_p), -1), reduction="batchmean",

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from .convnets import fast_convnet, resnet18, resnet_cifar
+from .convnets import Head, fast_convnet, resnet18, resnet_cifar
 from .errors import ConfigError, check_choice
 from .vision import STATS, Normalize
 
@@ -25,7 +25,7 @@ class Net(nn.Module):
         super().__init__()
         self.prepare = prepare or nn.Identity()
         self.blocks = nn.ModuleList(blocks)
-        self.head = nn.Linear(head_in, num_classes)
+        self.head = Head(head_in, num_classes)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         h = self.prepare(x)
@@ -124,7 +124,7 @@ class ViT(nn.Module):
         self.blocks = nn.ModuleList(TransformerBlock(width, max(1, width // head_dim), causal=False)
                                     for _ in range(depth))
         self.ln = nn.LayerNorm(width)
-        self.head = nn.Linear(width, num_classes)
+        self.head = Head(width, num_classes)
 
     def patches(self, x: torch.Tensor) -> torch.Tensor:
         """[B, L] or [B, C, L] -> [B, tokens, C * patch]: patch i holds samples i*patch ... (i+1)*patch - 1.
@@ -171,7 +171,7 @@ class AuxiliaryHeads(nn.Module):
         if num_classes != net.head.out_features:
             raise ConfigError(f"num_classes={num_classes} but the net has {net.head.out_features} outputs")
         self.net = net
-        self.aux_heads = nn.ModuleList(nn.Linear(_out_dim(block), num_classes) for block in net.blocks[:-1])
+        self.aux_heads = nn.ModuleList(Head(_out_dim(block), num_classes) for block in net.blocks[:-1])
 
     def forward(self, x: torch.Tensor):
         if not self.training:
@@ -255,7 +255,7 @@ class CharGPT(nn.Module):
         self.pos = nn.Embedding(block_size, n_embd)
         self.blocks = nn.ModuleList(TransformerBlock(n_embd, n_head, causal=True) for _ in range(n_layer))
         self.ln = nn.LayerNorm(n_embd)
-        self.head = nn.Linear(n_embd, vocab_size)
+        self.head = Head(n_embd, vocab_size)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         t = idx.shape[1]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .devices import to_device
+
 
 def _true_mass(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return p.gather(1, y[:, None])  # [N, 1]
@@ -32,13 +34,15 @@ def matched_smoothing(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def permuted_dark(p: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One random permutation of the K-1 non-target entries per sample, drawn from `generator`."""
+    """One random permutation of the K-1 non-target entries per sample, drawn from `generator` (a CPU generator;
+    the permutations are drawn on the CPU, so they are the same on every device, and copied to p's device without
+    the host waiting)."""
     n, k = p.shape
     is_target = F.one_hot(y, k).to(torch.float32)
     # non-target class indices of each row in ascending order: a stable sort puts the target column last
     others = torch.sort(is_target, dim=1, stable=True).indices[:, : k - 1]
     shuffle = torch.argsort(torch.rand(n, k - 1, generator=generator), dim=1)
-    source = others.gather(1, shuffle.to(p.device))
+    source = others.gather(1, to_device(shuffle, p.device))
     return p.clone().scatter_(1, others, p.gather(1, source))
 
 

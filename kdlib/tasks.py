@@ -30,14 +30,17 @@ class Teacher:
     logits: dict  # classification: split -> logits [N, K] on the model's device (un-augmented inputs); else {}
     metrics: dict
     sample: str | None = None  # a language model's generated text
+    precision: str | None = None  # what it was trained in (kdlib.devices.resolve_precision)
 
     def random_head(self, seed: int) -> torch.nn.Module:
         """A copy of the teacher with its last layer re-initialised (seeded): features kept, class mapping
-        scrambled (C3's random-head control)."""
+        scrambled (C3's random-head control). The new head is drawn on the CPU, so it is the same on every device."""
         model = copy.deepcopy(self.model)
+        head = copy.deepcopy(model.head).cpu()
         with torch.random.fork_rng(devices=[]):  # leave the caller's RNG stream alone
             torch.manual_seed(seed)
-            model.head.reset_parameters()
+            head.reset_parameters()
+        model.head.load_state_dict(head.state_dict())
         return model.eval()
 
     def random_head_logits(self, x: torch.Tensor, seed: int) -> torch.Tensor:
@@ -227,9 +230,9 @@ def online_targets(cfg: RunConfig, teacher: Teacher):
     model = teacher.random_head(cfg.seed) if cfg.signal == "random_head" else teacher.model.eval()
     if cfg.signal == "random_head":
         return lambda xb, yb: F.softmax(model(xb).float() / cfg.tau, dim=1)
-    g = torch.Generator().manual_seed(cfg.seed)
-    transform = signals.TRANSFORMS[cfg.signal]  # drawn on the CPU, so a run is the same on every device
-    return lambda xb, yb: transform(F.softmax(model(xb).float() / cfg.tau, dim=1).cpu(), yb.cpu(), g).to(xb.device)
+    g = torch.Generator().manual_seed(cfg.seed)  # draws on the CPU, so a run is the same on every device
+    transform = signals.TRANSFORMS[cfg.signal]  # on the batch's device: no copy back to the host
+    return lambda xb, yb: transform(F.softmax(model(xb).float() / cfg.tau, dim=1), yb, g)
 
 
 def added_inputs(cfg: RunConfig, data: Dataset, x: torch.Tensor) -> torch.Tensor:

@@ -61,9 +61,10 @@ def _teacher(cfg, data, device, results_dir) -> Teacher:
         torch.manual_seed(cfg.teacher_seed)
         model = task.model(cfg.teacher, cfg, data).to(device)
         x, y = task.teacher_set(cfg, data)
-        train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
+        info = train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
         outputs = task.teacher_outputs(model, cfg, data)
-        return {"state_dict": model.state_dict(), **outputs, "train_s": time.perf_counter() - start}
+        return {"state_dict": model.state_dict(), **outputs, "train_s": time.perf_counter() - start,
+                "precision": info["precision"]}
 
     def load(blob: dict) -> Teacher:
         torch.manual_seed(cfg.teacher_seed)  # as before the cache: the same global RNG state after loading
@@ -71,7 +72,7 @@ def _teacher(cfg, data, device, results_dir) -> Teacher:
         model.load_state_dict(blob["state_dict"])
         model.eval()
         logits = {s: v.to(device) for s, v in blob.get("logits", {}).items()}
-        return Teacher(model, logits, blob["metrics"], blob.get("sample"))
+        return Teacher(model, logits, blob["metrics"], blob.get("sample"), blob.get("precision"))
 
     return cached(results_dir, cfg.teacher_key(), device, make, load)
 
@@ -81,7 +82,8 @@ def _ensemble(cfg, data, device, results_dir) -> Teacher:
                            results_dir) for i in range(cfg.teacher_members)]
     logits = {s: _log_mean_softmax([m.logits[s] for m in members]) for s in ("train", "val", "test")}
     own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
-    return Teacher(Ensemble([m.model for m in members]), logits, teacher_metrics(logits, data, own))
+    return Teacher(Ensemble([m.model for m in members]), logits, teacher_metrics(logits, data, own),
+                   precision=members[0].precision)
 
 
 def cached(results_dir, key: str, device, make, load):

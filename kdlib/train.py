@@ -9,27 +9,34 @@ so a student on M = 80 samples still gets `min_steps` updates instead of `epochs
 rate warms up linearly for the first `warmup` share of the steps, then follows a cosine to zero. The
 reported model is the one at the last step (no early stopping, no best-epoch picking).
 
-The CIFAR recipes (kdlib.profiles.RECIPES) add three knobs: SGD with Nesterov momentum instead of AdamW, bf16 autocast
-for the forward passes (weights, optimiser state and the losses' softmaxes stay float32), and augmentation of every
-batch on the device (`kdlib.vision.augment`: random crop with 4-pixel padding and a flip, drawn per image).
+The CIFAR recipes (kdlib.profiles.RECIPES) add three knobs: SGD with Nesterov momentum instead of AdamW, a lower
+precision for the forward passes ("auto": bf16 autocast where the GPU has it, fp16 with a gradient scaler on older
+GPUs, fp32 on the CPU; `kdlib.devices.resolve_precision`), and augmentation of every batch on the device
+(`kdlib.vision.augment`: random crop with 4-pixel padding and a flip, drawn per image).
+
+Whatever the precision, the weights, the optimiser state, the models' heads (`kdlib.convnets.Head`) and every loss
+are float32: autocast covers the forward pass up to the head, and the loss is computed outside it.
+
+On CUDA a step never makes the host wait for the GPU: the batch order and the augmentation's draws come from a CPU
+generator in one non-blocking copy, and the loss is looked at only every `check_every` steps.
 """
 from __future__ import annotations
 
 import math
 import os
 import platform
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
+from .devices import PRECISIONS, resolve_precision, to_device
 from .errors import ConfigError, check_choice, check_range
 from .vision import augment as augment_images
 
 OPTIMIZERS = ("adamw", "sgd")
-PRECISIONS = ("fp32", "bf16")
 MOMENTUM = 0.9  # SGD: Nesterov momentum, as in the authors' CIFAR setup and in airbench
 
 
@@ -42,7 +49,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup: float = 0.05
     optimizer: str = "adamw"  # OPTIMIZERS; sgd uses Nesterov momentum MOMENTUM
-    precision: str = "fp32"  # PRECISIONS; bf16: autocast around the forward passes and the loss
+    precision: str = "fp32"  # kdlib.devices.PRECISIONS; bf16/fp16: autocast around the forward passes; auto: per device
     augment: bool = False  # random crop (pad 4) and horizontal flip of each training image (image datasets only)
 
     def validate(self) -> "TrainConfig":
@@ -122,9 +129,31 @@ def device_name(dev: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def autocast(device: torch.device, precision: str):
-    """The forward passes' precision: bf16 autocast, or nothing (fp32)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    """The forward passes' precision on `device` (`precision` resolved there): bf16 or fp16 autocast, or nothing."""
+    dtype = AUTOCAST.get(resolve_precision(precision, device))
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+@contextmanager
+def cuda_settings(device: torch.device, precision: str):
+    """Around a training loop on CUDA: cuDNN picks its fastest kernels for the loop's fixed shapes (every batch has
+    the same size), and TensorFloat-32 is used for matmuls and convolutions in "tf32" only (fp32 stays exact).
+    The previous settings come back afterwards, so evaluation runs as before. Nothing changes on other devices."""
+    if device.type != "cuda":
+        yield
+        return
+    backends = torch.backends
+    before = (backends.cudnn.benchmark, backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32)
+    backends.cudnn.benchmark = True
+    backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = resolve_precision(precision, device) == "tf32"
+    try:
+        yield
+    finally:
+        backends.cudnn.benchmark, backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = before
 
 
 def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -152,7 +181,7 @@ def batches(n: int, batch: int, steps: int, generator: torch.Generator, device):
     per_epoch = n // batch
     done = 0
     while done < steps:
-        order = torch.randperm(n, generator=generator)[: per_epoch * batch].to(device)
+        order = to_device(torch.randperm(n, generator=generator)[: per_epoch * batch], device)
         for chunk in order.view(per_epoch, batch)[: steps - done]:
             yield chunk
         done += per_epoch
@@ -161,7 +190,7 @@ def batches(n: int, batch: int, steps: int, generator: torch.Generator, device):
 def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, cfg: TrainConfig,
           seed: int, targets: torch.Tensor | None = None, target_fn: TargetFn | None = None,
           progress: bool = False, check_every: int = 100, steps: int | None = None) -> dict:
-    """Train `model` in place on (x, y) and return {'steps', 'final_loss'}.
+    """Train `model` in place on (x, y) and return {'steps', 'final_loss', 'precision'} (the one used here).
 
     loss_fn(logits [B, K], y [B], targets [B, ...] or None) -> scalar, where `targets` rows are sliced by the
     same index as x (teacher logits, say). x, y and targets must already be on the model's device.
@@ -170,8 +199,18 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
     `steps` overrides the step rule (used when inputs are added to a subset but its budget is kept).
     Raises `Diverged` with the first step whose loss was not finite (noted on the device every step, looked
     at every `check_every` steps and at the end, so there is no per-step synchronisation).
+    The loss gets float32 logits and runs outside autocast; in fp16 a gradient scaler scales it (the fused
+    optimisers take the scale and skip a step with an infinite gradient on the device).
     """
     cfg.validate()
+    device = x.device
+    precision = resolve_precision(cfg.precision, device)
+    with cuda_settings(device, precision):
+        info = _train(model, x, y, loss_fn, cfg, seed, targets, target_fn, progress, check_every, steps, precision)
+    return {**info, "precision": precision}
+
+
+def _train(model, x, y, loss_fn, cfg, seed, targets, target_fn, progress, check_every, steps, precision) -> dict:
     n = len(y)
     batch = min(cfg.batch_size, n)
     total = num_steps(n, cfg) if steps is None else int(steps)
@@ -179,6 +218,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
     generator = torch.Generator().manual_seed(int(seed))
     opt = make_optimizer(model.parameters(), cfg, device)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, cfg.warmup))
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     model.train()
     loss = torch.zeros(())
     first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, kept on the device
@@ -187,16 +227,22 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
         xb, yb = x[idx], y[idx]
         if cfg.augment:
             xb = augment_images(xb, generator)
-        with autocast(device, cfg.precision):
+        with autocast(device, precision):
             if target_fn is not None:
                 with torch.no_grad():
                     tb = target_fn(xb, yb)
             else:
                 tb = None if targets is None else targets[idx]
-            loss = loss_fn(model(xb), yb, tb)
+            outputs = model(xb)
+        loss = loss_fn(outputs, yb, tb)  # float32: the heads give float32 logits, and autocast ends above
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         sched.step()
         first_bad.masked_fill_(~torch.isfinite(loss.detach()) & (first_bad < 0), step + 1)
         if (step + 1) % check_every == 0 or step + 1 == total:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .devices import to_device
 from .errors import ConfigError
 
 # per-channel mean and std of the training images, in [0, 1] units
@@ -55,12 +56,14 @@ def split_train_val(x: torch.Tensor, y: torch.Tensor, n_val: int, seed: int = 0)
 def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 4, flip: bool = True) -> torch.Tensor:
     """Random crop with `pad` pixels of zero padding and a random horizontal flip, each drawn per image, for a batch
     x [B, C, H, W] (any dtype, on any device). The draws come from `generator` (a CPU generator, so runs are
-    reproducible on every device) and the work is a single gather on x's device."""
+    reproducible on every device) and reach the device in one copy the host does not wait for; the work is a single
+    gather on x's device."""
     b, _, h, w = x.shape
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    mirror = (torch.rand(b, generator=generator) < 0.5).to(x.device) if flip else torch.zeros(b, dtype=torch.bool,
-                                                                                            device=x.device)
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
+    mirror = torch.rand(b, generator=generator) < 0.5 if flip else torch.zeros(b, dtype=torch.bool)
+    dy, dx, mirror = to_device(torch.stack([dy, dx, mirror.long()]), x.device)  # [3, B]: one copy, not three
+    mirror = mirror.bool()
     padded = nn.functional.pad(x, (pad, pad, pad, pad))
     rows = dy[:, None] + torch.arange(h, device=x.device)  # [B, H]
     cols = torch.arange(w, device=x.device).expand(b, w)

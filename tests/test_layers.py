@@ -9,7 +9,7 @@ import pytest
 
 KDLIB = Path(__file__).resolve().parent.parent / "kdlib"
 LAYERS = [  # a module may import modules of its own layer or of a layer above it in this list, never below
-    ("__init__", "errors", "store"),  # utilities
+    ("__init__", "errors", "store", "devices"),  # utilities
     ("text", "vision", "data"),  # data, CIFAR loading included
     ("convnets", "models"),  # every model builder
     ("signals", "metrics", "losses", "lm"),  # losses, teacher-signal controls, metrics
