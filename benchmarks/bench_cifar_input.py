@@ -7,8 +7,9 @@ pipeline, on the same model, batch size, optimizer and precision.
 - DataLoader: PIL images through torchvision's RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor and
   Normalize in `--workers` worker processes, pinned memory, copied to the device each step.
 
-Both train the same model with the same optimiser and precision: the `fast` recipe's training (SGD with Nesterov
-momentum, bf16 autocast; `--precision fp32` for a CPU check), channels_last, `--steps` timed steps after `--warmup`.
+Both train the same model with the same optimiser, learning-rate schedule, precision and divergence checks (every 100
+steps): the `fast` recipe's training (SGD with Nesterov momentum, precision "auto": bf16 on an A100/H100, fp16 with a
+gradient scaler on older GPUs, fp32 on a CPU), channels_last, `--steps` timed steps after `--warmup`.
 Images are CIFAR-10 from `--data-dir` when it holds torchvision's copy, else random uint8 images of the same shape
 (the input pipeline's cost does not depend on the pixels).
 
@@ -29,7 +30,9 @@ import torch.nn.functional as F
 from kdlib import vision
 from kdlib.config import RECIPES
 from kdlib.models import CIFAR_MODELS, build_cifar_model
-from kdlib.train import TrainConfig, autocast, device_name, make_optimizer, resolve_device, train
+from kdlib.devices import resolve_precision
+from kdlib.train import (TrainConfig, autocast, device_name, lr_factor, make_optimizer, optimise, resolve_device,
+                         train)
 
 
 def sync(dev):
@@ -51,16 +54,27 @@ def images(data_dir, n: int) -> tuple[np.ndarray, np.ndarray]:
         return rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n)
 
 
-def step_fn(model, cfg: TrainConfig, dev):
-    """One optimisation step as kdlib.train.train takes it (its optimiser and precision), for the DataLoader path."""
+def step_fn(model, cfg: TrainConfig, dev, total: int, check_every: int = 100):
+    """One optimisation step as kdlib.train.train takes it, for the DataLoader path: its optimiser, learning-rate
+    schedule over `total` steps, precision (loss outside autocast, a gradient scaler in fp16) and divergence check
+    (noted on the device each step, read every `check_every` steps)."""
     opt = make_optimizer(model.parameters(), cfg, dev)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, cfg.warmup))
+    precision = resolve_precision(cfg.precision, dev)
+    scaler = torch.amp.GradScaler(dev.type) if precision == "fp16" else None
+    first_bad = torch.full((), -1, dtype=torch.long, device=dev)
+    done = [0]
 
     def step(x, y):
-        with autocast(dev, cfg.precision):
-            loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        with autocast(dev, precision):
+            logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        optimise(loss, opt, scaler)
+        sched.step()
+        done[0] += 1
+        first_bad.masked_fill_(~torch.isfinite(loss.detach()) & (first_bad < 0), done[0])
+        if done[0] % check_every == 0 and int(first_bad) >= 0:
+            raise RuntimeError(f"the DataLoader path diverged at step {int(first_bad)}")
 
     return step
 
@@ -97,7 +111,7 @@ def dataloader_path(model, data, labels, dev, cfg: TrainConfig, warmup, steps, w
     loader = torch.utils.data.DataLoader(Images(), batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=workers,
                                          pin_memory=dev.type == "cuda", persistent_workers=workers > 0)
     model.prepare = torch.nn.Identity()  # the loader normalises already
-    step = step_fn(model, cfg, dev)
+    step = step_fn(model, cfg, dev, total=warmup + steps)
     model.train()
     done = 0
     while done < warmup + steps:
@@ -125,7 +139,7 @@ def main():
                    else os.cpu_count(), help="DataLoader worker processes (default: this host's cores)")
     p.add_argument("--images", type=int, default=50_000, help="images per pass (default 50,000: the loader does "
                                                                  "not restart within the timed steps)")
-    p.add_argument("--precision", default=None, help="fp32 or bf16 (default: the fast recipe's, bf16)")
+    p.add_argument("--precision", default=None, help="fp32, tf32, bf16, fp16 or auto (default: the fast recipe's, auto)")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default="data")
     a = p.parse_args()
@@ -133,7 +147,7 @@ def main():
     cfg = replace(RECIPES["fast"]["train"], batch_size=a.batch, **({"precision": a.precision} if a.precision else {}))
     cfg.validate()
     print(f"device: {dev} ({device_name(dev)}), torch {torch.__version__}, model {a.model}, batch {a.batch}, "
-          f"{cfg.optimizer}, {cfg.precision}, {a.steps} timed steps after {a.warmup}, DataLoader workers {a.workers}")
+          f"{cfg.optimizer}, {resolve_precision(cfg.precision, dev)}, {a.steps} timed steps after {a.warmup}, DataLoader workers {a.workers}")
     data, labels = images(a.data_dir, max(a.images, a.batch))
     results = {}
     for label in ("kdlib", "DataLoader"):

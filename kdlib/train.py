@@ -172,6 +172,19 @@ def lr_factor(step: int, total: int, warmup: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
 
+def optimise(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler=None) -> None:
+    """One optimiser step on `loss`'s gradients; with a gradient scaler (fp16) the loss is scaled, and a step whose
+    gradients are not finite is skipped (by the fused optimisers on the device, with no wait)."""
+    opt.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        opt.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+
 LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 TargetFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -235,14 +248,7 @@ def _train(model, x, y, loss_fn, cfg, seed, targets, target_fn, progress, check_
                 tb = None if targets is None else targets[idx]
             outputs = model(xb)
         loss = loss_fn(outputs, yb, tb)  # float32: the heads give float32 logits, and autocast ends above
-        opt.zero_grad(set_to_none=True)
-        if scaler is None:
-            loss.backward()
-            opt.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+        optimise(loss, opt, scaler)
         sched.step()
         first_bad.masked_fill_(~torch.isfinite(loss.detach()) & (first_bad < 0), step + 1)
         if (step + 1) % check_every == 0 or step + 1 == total:

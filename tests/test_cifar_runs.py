@@ -28,7 +28,7 @@ def test_gpu_profile_is_cifar10_with_the_fast_recipe_by_default():
     p = profile_defaults("gpu")
     assert (p["dataset"], p["recipe"], p["student"], p["teacher"]) == ("cifar10", "fast", "convnet-s", "convnet-s")
     t = p["train"]
-    assert (t.optimizer, t.precision, t.augment, t.batch_size, t.epochs, t.lr) == ("sgd", "bf16", True, 512, 10, 0.4)
+    assert (t.optimizer, t.precision, t.augment, t.batch_size, t.epochs, t.lr) == ("sgd", "auto", True, 512, 10, 0.4)
     assert p["teacher_train"].epochs == 20 and p["lr_grid"] == (0.2, 0.4) and p["data"] == {"n_val": 5000}
     cfg = make_config("gpu", method="kd", fraction=0.1)
     assert (cfg.dataset, cfg.student, cfg.train, cfg.tau) == ("cifar10", "convnet-s", t, 4.0)
