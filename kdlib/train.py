@@ -247,7 +247,9 @@ def _train(model, x, y, loss_fn, cfg, seed, targets, target_fn, progress, check_
             else:
                 tb = None if targets is None else targets[idx]
             outputs = model(xb)
-        loss = loss_fn(outputs, yb, tb)  # float32: the heads give float32 logits, and autocast ends above
+        if torch.is_tensor(outputs):  # kdlib's heads give float32 already; a reader's own model may not
+            outputs = outputs.float()
+        loss = loss_fn(outputs, yb, tb)  # float32 logits, and autocast ends above
         optimise(loss, opt, scaler)
         sched.step()
         first_bad.masked_fill_(~torch.isfinite(loss.detach()) & (first_bad < 0), step + 1)

@@ -191,15 +191,18 @@ def test_a_head_under_bf16_autocast_computes_in_float32():
     assert torch.equal(head(h), F.linear(h, head.weight, head.bias))  # without autocast: nn.Linear
 
 
-@pytest.mark.parametrize("aux_heads", [False, True])
-def test_the_loss_of_a_bf16_run_gets_float32_logits_outside_autocast(aux_heads):
+@pytest.mark.parametrize("student", ["kdlib", "aux_heads", "plain"])
+def test_the_loss_of_a_bf16_run_gets_float32_logits_outside_autocast(student):
     torch.manual_seed(0)
     x, y = torch.randn(64, 40), torch.randint(0, 10, (64,))
     teacher = build_model("cnn-tiny", (40,), 10).eval()
     model = build_model("cnn-tiny", (40,), 10)
+    aux_heads = student == "aux_heads"
     if aux_heads:
         from kdlib.models import AuxiliaryHeads
         model = AuxiliaryHeads(build_model("cnn-small", (40,), 10), 10)
+    if student == "plain":  # a reader's own model, whose last layer is an nn.Linear: bf16 logits, cast up by train
+        model = torch.nn.Sequential(torch.nn.Linear(40, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
     seen = []
 
     def loss_fn(outputs, yb, tb):
