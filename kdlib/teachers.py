@@ -20,6 +20,8 @@ import torch
 
 from . import __version__
 from .losses import labels_loss
+from .models import split_checkpoint
+from .owndata import load_checkpoint
 from .store import claim
 from .tasks import Teacher, task_for, teacher_metrics, teacher_subset
 from .train import fixed_threads, train
@@ -60,8 +62,12 @@ def _teacher(cfg, data, device, results_dir) -> Teacher:
         start = time.perf_counter()
         torch.manual_seed(cfg.teacher_seed)
         model = task.model(cfg.teacher, cfg, data).to(device)
-        x, y = task.teacher_set(cfg, data)
-        train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
+        digest = split_checkpoint(cfg.teacher)[1]
+        if digest is not None:  # the reader's own teacher, trained elsewhere: its weights, not trained here
+            model.load_state_dict(load_checkpoint(digest, results_dir))
+        else:
+            x, y = task.teacher_set(cfg, data)
+            train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
         outputs = task.teacher_outputs(model, cfg, data)
         return {"state_dict": model.state_dict(), **outputs, "train_s": time.perf_counter() - start}
 

@@ -10,7 +10,7 @@ import pytest
 KDLIB = Path(__file__).resolve().parent.parent / "kdlib"
 LAYERS = [  # a module may import modules of its own layer or of a layer above it in this list, never below
     ("__init__", "errors", "store"),  # utilities
-    ("text", "vision", "data"),  # data, CIFAR loading included
+    ("text", "vision", "data", "owndata"),  # data, CIFAR loading and the reader's own data included
     ("convnets", "models"),  # every model builder
     ("signals", "metrics", "losses", "lm"),  # losses, teacher-signal controls, metrics
     ("train",),  # the loop
@@ -18,7 +18,7 @@ LAYERS = [  # a module may import modules of its own layer or of a layer above i
     ("tasks", "teachers", "run"),  # one run
     ("sweep", "executors"),  # many runs
     ("analysis", "plots", "scoreboard"),  # verdicts and figures
-    ("notebook", "reproduce", "colab", "__main__"),  # what the notebooks and the command line call
+    ("notebook", "audit", "reproduce", "colab", "__main__"),  # what the notebooks and the command line call
 ]
 LAYER = {m: i for i, names in enumerate(LAYERS) for m in names}
 
