@@ -323,16 +323,15 @@ def prepare(data=None, label: str | None = None, *, profile: str = "cpu", featur
     that replace the profile's (e.g. {"min_steps": 2000})."""
     check_choice("profile", profile, BUDGETS)
     b = BUDGETS[profile]
-    fractions = sorted(float(f) for f in (b["fractions"] if fractions is None else fractions))
-    seeds = [s for s in (b["seeds"] if seeds is None else seeds)]
-    taus = [float(t) for t in (b["taus"] if taus is None else taus)]
-    lr_grid = [float(v) for v in (b["lr_grid"] if lr_grid is None else lr_grid)]
+    fractions, seeds, taus, lr_grid = (list(b[k] if v is None else v) for k, v in (
+        ("fractions", fractions), ("seeds", seeds), ("taus", taus), ("lr_grid", lr_grid)))
     check_list("fractions", fractions, low=0, high=1, low_open=True)
     check_list("seeds", seeds, low=0)
     for s in seeds:
         check_int("seeds", s, 0)
     check_list("taus", taus, low=0, low_open=True)
     check_list("lr_grid", lr_grid, low=0, low_open=True)
+    fractions, taus, lr_grid = sorted(float(f) for f in fractions), [float(t) for t in taus], [float(v) for v in lr_grid]
     for param, values in (("fractions", fractions), ("seeds", seeds), ("taus", taus), ("lr_grid", lr_grid)):
         if len(set(values)) != len(values):
             raise ConfigError(f"{param}={values} repeats a value; allowed: distinct values")

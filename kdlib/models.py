@@ -317,7 +317,11 @@ def build_factory(spec: str, input_shape, num_classes: int, parameter: str = "mo
 def check_classifier(parameter: str, name: str, data) -> nn.Module:
     """Build `name` for `data` and run it on two training inputs: it must give logits [2, num_classes]. A ConfigError
     naming `parameter` otherwise (before any training). Returns the model."""
-    model = build_for(name, data) if is_factory(split_checkpoint(name)[0]) else _family(parameter, name, data)
+    arch = split_checkpoint(name)[0]
+    if is_factory(arch):
+        model = build_factory(arch, data.input_shape, data.num_classes, parameter=parameter)
+    else:
+        model = _family(parameter, name, data)
     x = data.x_train[:2].cpu()
     try:
         with torch.no_grad():

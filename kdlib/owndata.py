@@ -346,7 +346,8 @@ def _check_labels(parts: dict, label) -> int:
         bad = np.flatnonzero((yf != np.round(yf)) | (yf < 0))
         if len(bad):
             rows = f" {ROWS}" if isinstance(parts[s][2], tuple) else ""
-            raise ConfigError(f"{name} ({_where(parts[s][2])}) holds {y[bad[0]]!r} in row {_row(parts[s][2], bad[0])}"
+            raise ConfigError(f"{name} ({_where(parts[s][2])}) holds {_number(y[bad[0]])!r} in row "
+                              f"{_row(parts[s][2], bad[0])}"
                               f"{rows} ({len(bad)} such value(s)); allowed: integers 0..K-1 for K classes")
     present = np.unique(np.concatenate([y.astype(np.int64) for y in ys.values()]))
     k = int(present.max()) + 1
@@ -357,6 +358,12 @@ def _check_labels(parts: dict, label) -> int:
     if k < 2:
         raise ConfigError(f"{name} holds a single class (0); allowed: at least two classes")
     return k
+
+
+def _number(v):
+    """A label value as the reader wrote it: 3 rather than 3.0 or np.float64(3.0)."""
+    v = v.item() if hasattr(v, "item") else v
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _row(where, i) -> int:
