@@ -239,7 +239,8 @@ class AuditResult:
         best = max(fractions[1:-1], key=lambda f: self.numbers(f)["gain"], default=None)
         if best is not None and self.numbers(best)["gain"] > max(lo["gain"], hi["gain"]):
             b = self.numbers(best)
-            text.append(f"The largest gain on the grid is at M = {b['M']} (α = {b['alpha']:g}): {_pct(b['gain'])} ± "
+            text.append(f"The largest mean gain on the grid (picked after the test numbers were read, so an "
+                        f"optimistic estimate) is at M = {b['M']} (α = {b['alpha']:g}): {_pct(b['gain'])} ± "
                         f"{_pct(b['gain_std'], sign=False)} ({b['kd_acc']:.3f} vs {b['labels_acc']:.3f}), "
                         f"{b['reading']}. {_factor_text(b, n)}")
         if hi["alpha"] != lo["alpha"]:

@@ -91,6 +91,12 @@ def read(source, label: str | None = None, features=None, split_column: str | No
         columns, how = None, "the Dataset's own splits"
     else:
         parts, columns, how = _parts(source, label, features, split_column)
+    if columns is None:  # arrays and .npz files: the CSV-only parameters would be ignored, so refuse them
+        for param, value in (("features", features), ("split_column", split_column)):
+            if value is not None:
+                raise ConfigError(f"{param}={value!r} applies to CSV files only; allowed here: None (.npz files and "
+                                  "arrays give x and y, and their split by key)")
+        label = None
     for where in parts.values():
         _check_finite(*where)
     k = _check_labels(parts, label)

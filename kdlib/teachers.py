@@ -4,7 +4,9 @@ One file per teacher, `<results_dir>/teachers/<teacher_key>.pt`, holding the wei
 (`kdlib.tasks`) keeps of it: a classifier's logits on the un-augmented train / val / test inputs (reused by every
 student that does not augment its inputs; one that does runs the teacher on each augmented batch) and its metrics; a
 language model's metrics and a generated sample. It is written atomically and loaded with `weights_only=True`. A file
-that cannot be read or whose stored key differs is reported and the teacher is retrained.
+that cannot be read or whose stored key differs is reported and the teacher is retrained. A teacher named
+"<architecture>@sha256:<digest>" (the reader's own, on own data) is not trained: its weights come from that checkpoint
+(kdlib.owndata.load_checkpoint), and it is cached like the others.
 """
 from __future__ import annotations
 

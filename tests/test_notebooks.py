@@ -127,6 +127,7 @@ def test_reproduce_plan_includes_the_variants():
     plan = reproduce.plan("cpu")
     names = [name for _, name, _ in plan]
     assert names == sorted(names) and "01_data_efficiency_vit.ipynb" in names and "08_language.ipynb" in names
+    assert names[-1] == "09_your_data.ipynb"  # the audit of the reader's data runs last, on the embedded example
     assert len(names) == len(NOTEBOOKS) + 1
     extra = dict((name, params) for _, name, params in plan)["01_data_efficiency_vit.ipynb"]
     assert extra == {"student": "vit-small", "seeds": [0, 1, 2]}

@@ -176,6 +176,8 @@ def test_npz_and_array_routes(tmp_path):
     assert from_file.fingerprint == from_arrays.fingerprint == from_tensors.fingerprint
     d = from_file.data
     assert d.input_shape == (2, 5) and len(d.y_test) == 8 and torch.equal(d.x_val, torch.tensor(splits["val"][0]))
+    assert owndata.read(d, standardize=False).fingerprint == from_file.fingerprint  # a kdlib Dataset as it is
+    _raises("features=['a'] applies to CSV files only", owndata.read, npz, features=["a"])
     pair = owndata.read((np.concatenate([x for x, _ in splits.values()]),
                          np.concatenate([y for _, y in splits.values()])), split_seed=3)
     assert len(pair.data.y_train) + len(pair.data.y_val) + len(pair.data.y_test) == 34 and pair.name == "own"
