@@ -197,9 +197,9 @@ class AuditResult:
         for i, f in enumerate(self.curves["kd"]["fraction"]):
             lab, kd = (self.curves[k].set_index("fraction").loc[f] for k in ("labels", "kd"))
             g = self.gain.set_index("fraction").loc[f]
-            rows.append({"α": f, "M": int(m.loc[f]), "labels": f"{lab['mean']:.3f} ± {_std(lab['std']):.3f}",
-                         "KD": f"{kd['mean']:.3f} ± {_std(kd['std']):.3f}",
-                         "KD gain": f"{100 * g['gain_mean']:+.1f}% ± {100 * _std(g['gain_std']):.1f}%",
+            rows.append({"α": f, "M": int(m.loc[f]), "labels": f"{lab['mean']:.3f} ± {_num(lab['std'], '.3f')}",
+                         "KD": f"{kd['mean']:.3f} ± {_num(kd['std'], '.3f')}",
+                         "KD gain": f"{_pct(g['gain_mean'])} ± {_pct(g['gain_std'], sign=False)}",
                          "τ": chosen.loc[("kd", f), "tau"], "lr labels": chosen.loc[("labels", f), "lr"],
                          "lr KD": chosen.loc[("kd", f), "lr"], "efficiency factor": self.factor[i],
                          "seeds": int(g["n_seeds"])})
@@ -213,6 +213,8 @@ class AuditResult:
         d = analysis.seed_gains(self.df, "kd", fraction)
         reading = {"reproduced": "a gain larger than its seed-to-seed spread",
                    "not reproduced": "no gain", "mixed": "within the seed-to-seed spread"}[analysis.paired_rule(d)]
+        if len(d) < 2 and reading != "no gain":
+            reading = "one seed, so its spread is not measured"
         labels_acc = self.curves["labels"]["mean"].to_numpy()
         kd_acc = float(self.curves["kd"]["mean"].iloc[i])
         factor = float(self.factor[i])
@@ -234,8 +236,8 @@ class AuditResult:
         n = len(self.audit.own.data.y_train)
         text = [f"At M = {lo['M']} labelled samples (α = {lo['alpha']:g} of the N = {n} training samples), KD "
                 f"gains {_pct(lo['gain'])} ± {_pct(lo['gain_std'], sign=False)} in test accuracy over label training "
-                f"({lo['kd_acc']:.3f} vs {lo['labels_acc']:.3f}; mean ± std over {lo['n_seeds']} seeds, paired by "
-                f"seed): {lo['reading']}. {_factor_text(lo, n)}"]
+                f"({lo['kd_acc']:.3f} vs {lo['labels_acc']:.3f}; mean ± std over {lo['n_seeds']} "
+                f"seed{'s' if lo['n_seeds'] != 1 else ''}, paired by seed): {lo['reading']}. {_factor_text(lo, n)}"]
         best = max(fractions[1:-1], key=lambda f: self.numbers(f)["gain"], default=None)
         if best is not None and self.numbers(best)["gain"] > max(lo["gain"], hi["gain"]):
             b = self.numbers(best)
@@ -277,8 +279,8 @@ def _factor_text(point: dict, n: int) -> str:
             "(a factor below 1, not measured on this grid).")
 
 
-def _std(value) -> float:
-    return 0.0 if value != value else float(value)
+def _num(value, spec: str) -> str:
+    return "n/a" if value != value else format(float(value), spec)  # NaN: a single seed has no std
 
 
 def _pct(value, sign: bool = True) -> str:
