@@ -10,6 +10,7 @@ that cannot be read or whose stored key differs is reported and the teacher is r
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -64,12 +65,8 @@ def _teacher(cfg, data, device, results_dir) -> Teacher:
         start = time.perf_counter()
         torch.manual_seed(cfg.teacher_seed)
         model = task.model(cfg.teacher, cfg, data).to(device)
-        digest = split_checkpoint(cfg.teacher)[1]
-        if digest is not None:  # the reader's own teacher, trained elsewhere: its weights, not trained here
-            model.load_state_dict(load_checkpoint(digest, results_dir))
-        else:
-            x, y = task.teacher_set(cfg, data)
-            train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
+        x, y = task.teacher_set(cfg, data)
+        train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
         outputs = task.teacher_outputs(model, cfg, data)
         return {"state_dict": model.state_dict(), **outputs, "train_s": time.perf_counter() - start}
 
@@ -81,7 +78,20 @@ def _teacher(cfg, data, device, results_dir) -> Teacher:
         logits = {s: v.to(device) for s, v in blob.get("logits", {}).items()}
         return Teacher(model, logits, blob["metrics"], blob.get("sample"))
 
+    if split_checkpoint(cfg.teacher)[1] is not None:  # the reader's own teacher, trained elsewhere: loaded, not trained
+        make = functools.partial(_from_checkpoint, task, cfg, data, device, results_dir)
     return cached(results_dir, cfg.teacher_key(), device, make, load)
+
+
+def _from_checkpoint(task, cfg, data, device, results_dir) -> dict:
+    """The cache blob of a teacher "<architecture>@sha256:<digest>": the checkpoint's weights (not trained here), its
+    outputs and metrics on the reader's data."""
+    start = time.perf_counter()
+    torch.manual_seed(cfg.teacher_seed)
+    model = task.model(cfg.teacher, cfg, data).to(device)
+    model.load_state_dict(load_checkpoint(split_checkpoint(cfg.teacher)[1], results_dir))
+    outputs = task.teacher_outputs(model, cfg, data)
+    return {"state_dict": model.state_dict(), **outputs, "train_s": time.perf_counter() - start}
 
 
 def _ensemble(cfg, data, device, results_dir) -> Teacher:
