@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 from .errors import ConfigError, check_choice, check_int, check_nonempty, check_range
 from .losses import OBJECTIVES
-from .models import CIFAR_MODELS, GPT_SIZES, MODELS
+from .models import CIFAR_MODELS, GPT_SIZES, MODELS, check_name, split_checkpoint
+from .owndata import OWN
 from .profiles import DEFAULT_RECIPE, FRACTIONS, PROFILES, RECIPES  # noqa: F401 (FRACTIONS, RECIPES: public)
 from .store import config_hash
 from .train import TrainConfig
@@ -51,11 +52,12 @@ class _Keyed:
     def key(self) -> str:
         return config_hash(self.canonical().as_dict())
 
-    def _check_common(self, methods, models) -> None:
+    def _check_common(self, methods, models, own: bool = False) -> None:
         check_choice("method", self.method, methods)
-        check_choice("student", self.student, models)
+        # on the reader's own data a model may also be a factory, and the teacher a checkpoint (kdlib.models)
+        check_name("student", self.student, models, custom=own)
         if self.teacher is not None:
-            check_choice("teacher", self.teacher, models)
+            check_name("teacher", self.teacher, models, custom=own, checkpoint=own)
         elif methods[self.method]:
             raise ConfigError(f"method={self.method!r} needs a teacher; allowed teachers: {', '.join(models)}")
         check_range("fraction", self.fraction, low=0, high=1, low_open=True)
@@ -96,8 +98,11 @@ class RunConfig(_Keyed):
     SEQUENCE = False  # one label per input (a language model's are per position)
 
     def validate(self) -> "RunConfig":
-        check_choice("dataset", self.dataset, DATASETS)
-        self._check_common(METHODS, models_for(self.dataset))
+        if self.dataset == OWN:
+            self._check_own()
+        else:
+            check_choice("dataset", self.dataset, DATASETS)
+        self._check_common(METHODS, models_for(self.dataset), own=self.dataset == OWN)
         check_range("teacher_fraction", self.teacher_fraction, low=0, high=1, low_open=True)
         check_int("teacher_members", self.teacher_members, 1, 20)
         if self.method == "kd":
@@ -119,6 +124,19 @@ class RunConfig(_Keyed):
         self.teacher_train.validate()
         self._check_images()
         return self
+
+    def _check_own(self) -> None:
+        """The reader's own data is named by its fingerprint alone (kdlib.owndata), never by a file name; a teacher
+        from a checkpoint is one network trained elsewhere."""
+        fp = self.data.get("fingerprint") if isinstance(self.data, dict) else None
+        if set(self.data or {}) != {"fingerprint"} or not (isinstance(fp, str) and len(fp) == 64
+                                                            and all(ch in "0123456789abcdef" for ch in fp)):
+            raise ConfigError(f"data={self.data!r} with dataset={OWN!r} is not allowed; allowed: {{'fingerprint': "
+                              "<SHA-256 of the data, 64 hex digits>}, as kdlib.owndata.read gives it")
+        if split_checkpoint(self.teacher)[1] is not None and (self.teacher_members != 1 or self.teacher_fraction != 1):
+            raise ConfigError(f"teacher={self.teacher!r} comes from a checkpoint, with teacher_members="
+                              f"{self.teacher_members!r}, teacher_fraction={self.teacher_fraction!r}; allowed: "
+                              "teacher_members=1 and teacher_fraction=1")
 
     def _check_images(self) -> None:
         """Augmentation needs images; the image datasets support the KD extras that need no 1D features."""

@@ -8,7 +8,9 @@ Dataset; `build_gpt(name, vocab_size, block_size)` a GPT.
 """
 from __future__ import annotations
 
+import importlib
 import math
+import re
 
 import torch
 from torch import nn
@@ -236,10 +238,109 @@ def build_cifar_model(name: str, dataset: str = "cifar10") -> nn.Module:
 
 
 def build_for(name: str, data) -> nn.Module:
-    """The classifier `name` for the Dataset `data`: a CIFAR model for CIFAR images, else a 1D family."""
+    """The classifier `name` for the Dataset `data`: a CIFAR model for CIFAR images, a factory
+    "package.module:function", else a 1D family. A teacher name may end in "@sha256:<digest>" (its weights come from
+    that checkpoint; see kdlib.owndata): the architecture is the part before it."""
+    name = split_checkpoint(name)[0]
     if data.name in STATS:
         return build_cifar_model(name, data.name)
+    if is_factory(name):
+        return build_factory(name, data.input_shape, data.num_classes)
     return build_model(name, data.input_shape, data.num_classes)
+
+
+# ---- the reader's own models: a factory "package.module:function", called as function(input_shape, num_classes)
+FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+CHECKPOINT = "@sha256:"  # a teacher "<architecture>@sha256:<64 hex digits>" loads its weights from that checkpoint
+
+
+def is_factory(name) -> bool:
+    return isinstance(name, str) and FACTORY.fullmatch(name) is not None
+
+
+def split_checkpoint(name):
+    """'mlp-base@sha256:ab..' -> ('mlp-base', 'ab..'); a name without a checkpoint -> (name, None)."""
+    if isinstance(name, str) and CHECKPOINT in name:
+        arch, digest = name.split(CHECKPOINT, 1)
+        return arch, digest
+    return name, None
+
+
+def check_name(parameter: str, name, known, custom: bool = False, checkpoint: bool = False) -> None:
+    """`name` is one of `known`; with `custom` (the reader's own data) also a factory "package.module:function"; with
+    `checkpoint` (a teacher on own data) either may end in "@sha256:<64 hex digits>". Only the form is checked here:
+    `check_classifier` imports and runs a factory."""
+    if not custom:
+        return check_choice(parameter, name, known)
+    arch, digest = split_checkpoint(name) if checkpoint else (name, None)
+    if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ConfigError(f"{parameter}={name!r}: the checkpoint digest is not allowed; allowed: "
+                          "'<model>@sha256:<64 lowercase hex digits>'")
+    if not (arch in known or is_factory(arch)):
+        raise ConfigError(f"{parameter}={name!r} is not known; allowed: {', '.join(sorted(known))}, or a factory "
+                          "'package.module:function'")
+
+
+def load_factory(spec: str, parameter: str = "model"):
+    """The function named by "package.module:function" (imported), or a ConfigError saying why not."""
+    if not is_factory(spec):
+        raise ConfigError(f"{parameter}={spec!r} is not a factory; allowed: 'package.module:function'")
+    module_name, fn_name = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # not found, or the module itself fails on import
+        raise ConfigError(f"{parameter}={spec!r}: module {module_name!r} cannot be imported ({type(e).__name__}: "
+                          f"{e}); allowed: an importable 'package.module:function' (on sys.path, e.g. pip "
+                          "install -e your package)") from None
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        raise ConfigError(f"{parameter}={spec!r}: module {module_name!r} has no function {fn_name!r}; allowed: "
+                          "'package.module:function' naming a callable")
+    return fn
+
+
+def build_factory(spec: str, input_shape, num_classes: int, parameter: str = "model") -> nn.Module:
+    """function(input_shape, num_classes) of the factory `spec`; it must return a torch.nn.Module."""
+    fn = load_factory(spec, parameter)
+    try:
+        model = fn(tuple(input_shape), int(num_classes))
+    except Exception as e:
+        raise ConfigError(f"{parameter}={spec!r} failed when called as {spec.split(':')[1]}(input_shape="
+                          f"{tuple(input_shape)}, num_classes={num_classes}) ({type(e).__name__}: {e}); allowed: a "
+                          "function(input_shape, num_classes) returning a torch.nn.Module") from None
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{parameter}={spec!r} returned a {type(model).__name__}, not a torch.nn.Module; allowed: "
+                          "a function(input_shape, num_classes) returning a torch.nn.Module")
+    return model
+
+
+def check_classifier(parameter: str, name: str, data) -> nn.Module:
+    """Build `name` for `data` and run it on two training inputs: it must give logits [2, num_classes]. A ConfigError
+    naming `parameter` otherwise (before any training). Returns the model."""
+    arch = split_checkpoint(name)[0]
+    if is_factory(arch):
+        model = build_factory(arch, data.input_shape, data.num_classes, parameter=parameter)
+    else:
+        model = _family(parameter, name, data)
+    x = data.x_train[:2].cpu()
+    try:
+        with torch.no_grad():
+            logits = model.eval()(x)
+    except Exception as e:
+        raise ConfigError(f"{parameter}={name!r} fails on two training inputs of shape {tuple(x.shape)} "
+                          f"({type(e).__name__}: {e}); allowed: a model taking [B, *input_shape] inputs") from None
+    shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
+    if shape != (len(x), data.num_classes):
+        raise ConfigError(f"{parameter}={name!r} gives outputs of shape {shape} for inputs of shape {tuple(x.shape)}; "
+                          f"allowed: logits of shape [B, num_classes] = {[len(x), data.num_classes]}")
+    return model
+
+
+def _family(parameter: str, name: str, data) -> nn.Module:
+    try:
+        return build_for(name, data)
+    except ConfigError as e:
+        raise ConfigError(f"{parameter}={name!r}: {e}") from None
 
 
 class CharGPT(nn.Module):

@@ -30,7 +30,7 @@ def run_one(cfg, device="auto", results_dir="results") -> dict:
 def _run(cfg, dev, results_dir) -> dict:
     task = task_for(cfg)
     clock = Clock()
-    data = clock("data", task.data, cfg, dev)
+    data = clock("data", task.data, cfg, dev, results_dir)
     teacher = clock("teacher", get_teacher, cfg, data, dev, results_dir) if cfg.teacher is not None else None
     fit = clock("data", task.fit, cfg, data, teacher)  # the student's inputs and labels, and the teacher's targets
     torch.manual_seed(cfg.seed)

@@ -18,6 +18,7 @@ from .data import Dataset, extra_inputs, load, mixup_inputs, nested_subset
 from .lm import evaluate, evaluate_windows, generate, prompt_ids, windows
 from .metrics import classification_metrics
 from .models import AuxiliaryHeads, build_for, build_gpt
+from .owndata import OWN, stored
 from .text import TextData, default_data_dir, load_text
 from .train import num_steps, predict
 
@@ -74,8 +75,8 @@ class Classification:
     """C1-C5, fidelity, pitfall: a Dataset, classifiers, accuracy and fidelity metrics."""
 
     @staticmethod
-    def data(cfg: RunConfig, device) -> Dataset:
-        return dataset_for(cfg, device)
+    def data(cfg: RunConfig, device, results_dir=None) -> Dataset:
+        return dataset_for(cfg, device, results_dir)
 
     @staticmethod
     def model(name: str, cfg: RunConfig, data: Dataset, student: bool = False) -> torch.nn.Module:
@@ -138,7 +139,7 @@ class Language:
     """C6: character-level GPTs on Shakespeare, next-character metrics (perplexity, bits per character)."""
 
     @staticmethod
-    def data(cfg: LMConfig, device) -> TextData:
+    def data(cfg: LMConfig, device, results_dir=None) -> TextData:
         return text_for(cfg, device)
 
     @staticmethod
@@ -184,9 +185,17 @@ def _data_on(dataset: str, data_items: tuple, device: str) -> Dataset:
     return load(dataset, **dict(data_items)).to(device)
 
 
-def dataset_for(cfg: RunConfig, device="cpu") -> Dataset:
-    """The run's Dataset on `device` (loaded once per process)."""
+def dataset_for(cfg: RunConfig, device="cpu", results_dir=None) -> Dataset:
+    """The run's Dataset on `device` (loaded once per process). The reader's own data (dataset "own") is found by its
+    fingerprint under `results_dir` (kdlib.owndata.stored)."""
+    if cfg.dataset == OWN:
+        return _own_on(cfg.data["fingerprint"], str(results_dir or "results"), str(device))
     return _data_on(cfg.dataset, tuple(sorted(cfg.data.items())), str(device))
+
+
+@functools.lru_cache(maxsize=4)
+def _own_on(fp: str, results_dir: str, device: str) -> Dataset:
+    return stored(fp, results_dir).to(device)
 
 
 def teacher_subset(cfg: RunConfig, y: torch.Tensor) -> torch.Tensor:

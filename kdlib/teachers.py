@@ -4,10 +4,13 @@ One file per teacher, `<results_dir>/teachers/<teacher_key>.pt`, holding the wei
 (`kdlib.tasks`) keeps of it: a classifier's logits on the un-augmented train / val / test inputs (reused by every
 student that does not augment its inputs; one that does runs the teacher on each augmented batch) and its metrics; a
 language model's metrics and a generated sample. It is written atomically and loaded with `weights_only=True`. A file
-that cannot be read or whose stored key differs is reported and the teacher is retrained.
+that cannot be read or whose stored key differs is reported and the teacher is retrained. A teacher named
+"<architecture>@sha256:<digest>" (the reader's own, on own data) is not trained: its weights come from that checkpoint
+(kdlib.owndata.load_checkpoint), and it is cached like the others.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -20,6 +23,8 @@ import torch
 
 from . import __version__
 from .losses import labels_loss
+from .models import split_checkpoint
+from .owndata import load_checkpoint
 from .store import claim
 from .tasks import Teacher, task_for, teacher_metrics, teacher_subset
 from .train import fixed_threads, train
@@ -74,7 +79,20 @@ def _teacher(cfg, data, device, results_dir) -> Teacher:
         logits = {s: v.to(device) for s, v in blob.get("logits", {}).items()}
         return Teacher(model, logits, blob["metrics"], blob.get("sample"), blob.get("precision"))
 
+    if split_checkpoint(cfg.teacher)[1] is not None:  # the reader's own teacher, trained elsewhere: loaded, not trained
+        make = functools.partial(_from_checkpoint, task, cfg, data, device, results_dir)
     return cached(results_dir, cfg.teacher_key(), device, make, load)
+
+
+def _from_checkpoint(task, cfg, data, device, results_dir) -> dict:
+    """The cache blob of a teacher "<architecture>@sha256:<digest>": the checkpoint's weights (not trained here), its
+    outputs and metrics on the reader's data."""
+    start = time.perf_counter()
+    torch.manual_seed(cfg.teacher_seed)
+    model = task.model(cfg.teacher, cfg, data).to(device)
+    model.load_state_dict(load_checkpoint(split_checkpoint(cfg.teacher)[1], results_dir))
+    outputs = task.teacher_outputs(model, cfg, data)
+    return {"state_dict": model.state_dict(), **outputs, "train_s": time.perf_counter() - start}
 
 
 def _ensemble(cfg, data, device, results_dir) -> Teacher:

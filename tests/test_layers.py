@@ -11,14 +11,14 @@ KDLIB = Path(__file__).resolve().parent.parent / "kdlib"
 LAYERS = [  # a module may import modules of its own layer or of a layer above it in this list, never below
     ("__init__", "errors", "store", "devices"),  # utilities
     ("text", "vision", "data"),  # data, CIFAR loading included
-    ("convnets", "models"),  # every model builder
+    ("convnets", "models", "owndata"),  # every model builder; the reader's own data (it needs no model: may sit here)
     ("signals", "metrics", "losses", "lm"),  # losses, teacher-signal controls, metrics
     ("train",),  # the loop
     ("profiles", "config"),  # what a run is
     ("tasks", "teachers", "run"),  # one run
     ("sweep", "executors"),  # many runs
     ("analysis", "plots", "scoreboard"),  # verdicts and figures
-    ("notebook", "reproduce", "colab", "__main__"),  # what the notebooks and the command line call
+    ("notebook", "audit", "reproduce", "colab", "__main__"),  # what the notebooks and the command line call
 ]
 LAYER = {m: i for i, names in enumerate(LAYERS) for m in names}
 

@@ -46,6 +46,9 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
     text = _text(nb)
     if path.stem.startswith("00"):
         assert "test_acc" in text
+    elif path.stem.startswith("09"):  # the audit of the reader's data: an answer and a figure, no scoreboard entry
+        assert "ANSWER: At M = " in text and "labelled samples" in text and "C1 on this data" in text
+        assert {p.name for p in figures.iterdir()} == {"audit_breast_cancer_smoke.png", "audit_breast_cancer_smoke.pdf"}
     else:  # a claim notebook: a verdict printed, a figure and a scoreboard entry written
         assert "VERDICT" in text
         assert list(figures.glob("*.png")) and list(figures.glob("*.pdf"))
@@ -84,6 +87,7 @@ BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message mus
     "07": ("methods", ["vanilla KD", "CRD"],
            "methods='CRD' is not known; allowed: DIST, DKD, KD + deep supervision, vanilla KD"),
     "08": ("student", "gpt-huge", "student='gpt-huge' is not known; allowed: gpt-base, gpt-small, gpt-tiny"),
+    "09": ("label", "target", "label='target' is not a column of breast_cancer.csv; allowed: one of its 31 columns"),
 }
 
 
@@ -123,6 +127,7 @@ def test_reproduce_plan_includes_the_variants():
     plan = reproduce.plan("cpu")
     names = [name for _, name, _ in plan]
     assert names == sorted(names) and "01_data_efficiency_vit.ipynb" in names and "08_language.ipynb" in names
+    assert names[-1] == "09_your_data.ipynb"  # the audit of the reader's data runs last, on the embedded example
     assert len(names) == len(NOTEBOOKS) + 1
     extra = dict((name, params) for _, name, params in plan)["01_data_efficiency_vit.ipynb"]
     assert extra == {"student": "vit-small", "seeds": [0, 1, 2]}
