@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 import torch
 
 from . import __version__
+from .devices import resolve_precision
 from .losses import make_loss
 from .tasks import task_for
 from .teachers import get_teacher
-from .devices import resolve_precision
 from .train import Diverged, device_name, fixed_threads, resolve_device, train
 
 

@@ -10,8 +10,8 @@ import pytest
 KDLIB = Path(__file__).resolve().parent.parent / "kdlib"
 LAYERS = [  # a module may import modules of its own layer or of a layer above it in this list, never below
     ("__init__", "errors", "store", "devices"),  # utilities
-    ("text", "vision", "data"),  # data, CIFAR loading included
-    ("convnets", "models", "owndata"),  # every model builder; the reader's own data (it needs no model: may sit here)
+    ("text", "vision", "data", "owndata"),  # data, CIFAR loading and the reader's own data included
+    ("convnets", "models"),  # every model builder
     ("signals", "metrics", "losses", "lm"),  # losses, teacher-signal controls, metrics
     ("train",),  # the loop
     ("profiles", "config"),  # what a run is
