@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import analysis, owndata, plots
 from .config import RunConfig
+from .data import nested_subset
 from .errors import ConfigError, check_choice, check_int, check_list
 from .executors import resolve_workers
 from .models import CHECKPOINT, MODELS, check_classifier, check_name, num_params
@@ -115,8 +116,8 @@ class Audit:
 
     def step_budget(self) -> dict:
         """α -> the student's training steps there."""
-        counts = np.bincount(self.data().y_train.cpu().numpy()).tolist()
-        return {f: num_steps(sum(max(1, int(round(f * n))) for n in counts), self.train) for f in self.fractions}
+        y = self.data().y_train.cpu()
+        return {f: num_steps(len(nested_subset(y, f, self.seeds[0])), self.train) for f in self.fractions}
 
     @property
     def tuning(self) -> pd.DataFrame:

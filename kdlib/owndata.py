@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +33,7 @@ import torch
 
 from .data import Dataset, from_tensors
 from .errors import ConfigError, check_range
+from .store import atomic_write
 from .text import default_data_dir
 
 OWN = "own"  # the dataset name of a run on the reader's own data
@@ -472,7 +471,7 @@ def store(own: OwnData, results_dir) -> Path:
     if not path.exists():
         d = own.data
         arrays = {f"{a}_{s}": getattr(d, f"{a}_{s}").cpu().numpy() for s in SPLITS for a in "xy"}
-        _atomic(path, lambda f: np.savez(f, num_classes=np.int64(d.num_classes), **arrays))
+        atomic_write(path, lambda f: np.savez(f, num_classes=np.int64(d.num_classes), **arrays))
     _MEMORY[own.fingerprint] = own.data
     return path
 
@@ -495,18 +494,6 @@ def stored(fp: str, results_dir) -> Dataset:
                           "delete it and store the data again")
     _MEMORY[fp] = data
     return data
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 # ---- teacher checkpoints
@@ -550,7 +537,7 @@ def store_checkpoint(path, results_dir) -> str:
     dest = checkpoint_path(results_dir, digest)
     if not dest.exists():
         with open(path, "rb") as src:
-            _atomic(dest, lambda f: shutil.copyfileobj(src, f))
+            atomic_write(dest, lambda f: shutil.copyfileobj(src, f))
     return digest
 
 
@@ -575,5 +562,5 @@ def example_csv(folder=None) -> Path:
     path = Path(folder if folder is not None else default_data_dir()) / "breast_cancer.csv"
     text = frame.to_csv(index=False)
     if not path.exists() or path.read_text() != text:
-        _atomic(path, lambda f: f.write(text.encode()))
+        atomic_write(path, lambda f: f.write(text.encode()))
     return path
