@@ -1,10 +1,12 @@
-"""Command line: `python -m kdlib run ...` (one run, one JSON line), `python -m kdlib reproduce ...` and
-`python -m kdlib colab ...` (write the Colab badge and set-up cell into every notebook)."""
+"""Command line: `python -m kdlib run ...` (one run, one JSON line), `python -m kdlib reproduce ...`,
+`python -m kdlib readme` (the README's results section from the scoreboard) and `python -m kdlib colab ...` (write the
+Colab badge and set-up cell into every notebook)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .config import DATASETS, DISTILL_DATA, METHODS, PROFILES, RECIPES, SIGNALS, make_config
 from .errors import ConfigError
@@ -50,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--no-html", action="store_true")
     q.add_argument("--workers", type=int, default=None,
                    help="runs at once in each notebook (default: $KDLIB_WORKERS, else one per core)")
+    m = sub.add_parser("readme", help="rewrite README.md's results section from the scoreboard (figures/scoreboard.json)")
+    m.add_argument("--readme", default="README.md")
+    m.add_argument("--figures-dir", default="figures")
     c = sub.add_parser("colab", help="write the Colab badge and set-up cell into every notebook, from "
                                      "kdlib/colab.py's REPOSITORY (the one place the repository's address lives)")
     c.add_argument("--notebooks-dir", default="notebooks")
@@ -88,6 +93,18 @@ def _reproduce(a) -> int:
     return 1 if failed else 0
 
 
+def _readme(a) -> int:
+    from .scoreboard import update_readme
+    from .store import check_folder
+
+    check_folder("figures_dir", a.figures_dir)
+    if not Path(a.readme).is_file():
+        raise ConfigError(f"readme={a.readme!r} is not a file")
+    changed = update_readme(a.readme, a.figures_dir)
+    print(f"{a.readme}: results section {'rewritten' if changed else 'unchanged (or no markers)'}")
+    return 0
+
+
 def _colab(a) -> int:
     from . import colab
 
@@ -100,7 +117,7 @@ def _colab(a) -> int:
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
     try:
-        return {"run": _run, "reproduce": _reproduce, "colab": _colab}[a.command](a)
+        return {"run": _run, "reproduce": _reproduce, "readme": _readme, "colab": _colab}[a.command](a)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,8 +1,17 @@
 """From a sweep's table to the numbers a claim is judged by: means over seeds, gains, efficiency factors."""
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import pandas as pd
+from scipy import stats
+
+LEVEL = 0.95  # the confidence level of every verdict's interval
+RULE = ("per seed, the difference d the claim is about (positive: the claim holds); the 95% t-interval of its mean "
+        "over seeds: reproduced if the interval lies above 0, not reproduced if it lies below 0, inconclusive if it "
+        "contains 0; the same rule on each half of the seeds (first and second half, by seed) checks it")
 
 
 def summarize(df: pd.DataFrame, metric: str = "test_acc", by=("method", "fraction")) -> pd.DataFrame:
@@ -57,6 +66,40 @@ def efficiency_factor(fractions, baseline_acc, method_fractions, method_acc) -> 
     return np.asarray(out)
 
 
+def efficiency_interval(df: pd.DataFrame, method: str, baseline: str = "labels", col: str = "method",
+                        metric: str = "test_acc", n_boot: int = 1000, level: float = LEVEL,
+                        seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """The efficiency factor of `method` against `baseline` with its interval over seeds.
+
+    Per α: the factor of the two mean curves (`efficiency_factor`) and a percentile interval from a paired bootstrap
+    over seeds (seeds drawn with replacement, the same draw for both curves, `n_boot` draws from a generator seeded
+    with `seed`, so the interval is the same on every rerun). A draw whose point falls outside the baseline's measured
+    range is undefined there and left out; `defined` is the share of draws that were defined. Also the summary, the
+    median factor over α (of the defined points), with its interval. Only seeds present for both, at every α, count.
+    """
+    ok = df[(df["status"] == "ok") & df[col].isin([method, baseline])]
+    acc = ok.pivot_table(index=[col, "seed"], columns="fraction", values=metric)
+    seeds = sorted(set(acc.loc[method].dropna().index) & set(acc.loc[baseline].dropna().index))
+    fr = np.asarray(acc.columns, float)
+    a, b = acc.loc[method].loc[seeds].to_numpy(float), acc.loc[baseline].loc[seeds].to_numpy(float)
+    point = efficiency_factor(fr, b.mean(0), fr, a.mean(0))
+    rng = np.random.default_rng(seed)
+    draws = np.array([efficiency_factor(fr, b[i].mean(0), fr, a[i].mean(0))
+                      for i in rng.integers(0, len(seeds), size=(n_boot, len(seeds)))])
+    q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
+    with warnings.catch_warnings():  # a point undefined in every draw gives NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(draws, q, axis=0)
+        medians = np.array([np.median(r[np.isfinite(r)]) if np.isfinite(r).any() else np.nan for r in draws])
+        m_lo, m_hi = np.nanpercentile(medians, q)
+    table = pd.DataFrame({"fraction": fr, "factor": point, "low": lo, "high": hi,
+                          "defined": np.isfinite(draws).mean(0)})
+    finite = point[np.isfinite(point)]
+    summary = {"median": float(np.median(finite)) if len(finite) else float("nan"), "low": float(m_lo),
+               "high": float(m_hi), "n_seeds": len(seeds), "level": level, "n_boot": n_boot}
+    return table, summary
+
+
 def seed_gains(df: pd.DataFrame, method: str, fraction: float, baseline: str = "labels", metric: str = "test_acc",
                higher_is_better: bool = True, col: str = "method") -> pd.Series:
     """Relative gain of `method` over `baseline` at one fraction, per seed (paired by seed)."""
@@ -67,15 +110,151 @@ def seed_gains(df: pd.DataFrame, method: str, fraction: float, baseline: str = "
     return g if higher_is_better else -g
 
 
-def paired_rule(d: pd.Series) -> str:
-    """The decision rule every verdict here uses, on per-seed differences d (positive = claim holds):
-    'reproduced' if mean(d) > std(d) (a paired t-statistic above sqrt(n)), 'not reproduced' if mean(d) <= 0,
-    'mixed' otherwise (and with a single seed)."""
-    d = d.dropna()
-    mean = float(d.mean())
-    if not mean > 0:
+# ---- the decision rule of every verdict
+
+
+def interval(d, level: float = LEVEL) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of the per-seed values d and its two-sided Student-t confidence interval at
+    `level`. Fewer than two values bound nothing: (mean, -inf, inf)."""
+    x = np.asarray(pd.Series(d, dtype=float).dropna(), float)
+    if len(x) == 0:
+        return float("nan"), -math.inf, math.inf
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, -math.inf, math.inf
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1)) * float(x.std(ddof=1)) / math.sqrt(len(x))
+    return mean, mean - half, mean + half
+
+
+def decide(low: float, high: float) -> str:
+    """An interval's verdict: above 0 reproduced, below 0 not reproduced, containing 0 inconclusive."""
+    if low > 0:
+        return "reproduced"
+    if high < 0:
         return "not reproduced"
-    return "reproduced" if len(d) > 1 and mean > float(d.std()) else "mixed"
+    return "inconclusive"
+
+
+def judge(d, level: float = LEVEL) -> dict:
+    """The verdict on per-seed differences d (a Series indexed by seed; positive = the claim holds), with its
+    interval, and the same rule on each half of the seeds (sorted; the first half takes the odd one out). The
+    halves 'agree' when they reach the same verdict: a replication inside the run."""
+    d = pd.Series(d, dtype=float).dropna().sort_index()
+    mean, low, high = interval(d, level)
+    k = (len(d) + 1) // 2
+    halves = [decide(*interval(part, level)[1:]) for part in (d.iloc[:k], d.iloc[k:])]
+    return {"verdict": decide(low, high), "mean": mean, "low": low, "high": high, "n_seeds": int(len(d)),
+            "level": level, "halves": halves, "halves_agree": halves[0] == halves[1]}
+
+
+def _joined(judgements, rule) -> dict:
+    js = list(judgements.values()) if isinstance(judgements, dict) else list(judgements)
+    if not js:
+        raise ValueError("no verdicts to combine")
+    halves = [rule([j["halves"][i] for j in js]) for i in (0, 1)]
+    return {"verdict": rule([j["verdict"] for j in js]), "halves": halves, "halves_agree": halves[0] == halves[1],
+            "n_seeds": min(j["n_seeds"] for j in js), "level": js[0]["level"]}
+
+
+def gain_intervals(df: pd.DataFrame, method: str, baseline: str = "labels", col: str = "method",
+                   metric: str = "test_acc", higher_is_better: bool = True, level: float = LEVEL) -> pd.DataFrame:
+    """Per fraction: `method`'s relative gain over `baseline` (paired by seed), its mean and t-interval over seeds."""
+    fractions = sorted(df.loc[(df["status"] == "ok") & (df[col] == method), "fraction"].unique())
+    rows = []
+    for f in fractions:
+        g = seed_gains(df, method, f, baseline, metric, higher_is_better, col)
+        mean, low, high = interval(g, level)
+        rows.append({"fraction": f, "mean": mean, "low": low, "high": high, "n_seeds": len(g)})
+    return pd.DataFrame(rows)
+
+
+def choose(df: pd.DataFrame, order, col: str = "row", by: str = "fraction", metric: str = "val_acc",
+           higher_is_better: bool = True) -> dict:
+    """For each value of `by`: the value of `col` among `order` with the best mean validation `metric` over the
+    runs given (never the test set); a tie goes to the one earlier in `order`."""
+    ok = df[(df["status"] == "ok") & df[col].isin(list(order))]
+    scores = ok.groupby([by, col])[metric].mean()
+    out = {}
+    for b in sorted(ok[by].unique()):
+        best = None
+        for name in order:
+            if (b, name) in scores.index:
+                v = scores[(b, name)]
+                if best is None or (v > best[1] if higher_is_better else v < best[1]):
+                    best = (name, v)
+        out[b] = best[0]
+    return out
+
+
+def combine_verdicts(verdicts) -> str:
+    """One verdict for a factor from one per setting of it (per λ, per teacher-student pair, ...): 'reproduced' if
+    every setting is, 'not reproduced' if every one is not, 'mixed' if some settings pass and others fail (the only
+    use of 'mixed'), 'inconclusive' otherwise (some undecided, none contradicting another)."""
+    vs = list(verdicts)
+    if not vs:
+        raise ValueError("no verdicts to combine")
+    passes = any(v in ("reproduced", "mixed") for v in vs)
+    fails = any(v in ("not reproduced", "mixed") for v in vs)
+    if passes and fails:
+        return "mixed"
+    if all(v == "reproduced" for v in vs):
+        return "reproduced"
+    if all(v == "not reproduced" for v in vs):
+        return "not reproduced"
+    return "inconclusive"
+
+
+def all_verdicts(verdicts) -> str:
+    """A claim that needs every part (C2: KD beats every smoothing control): 'reproduced' if every part is, 'not
+    reproduced' if any part is not, 'inconclusive' otherwise."""
+    vs = list(verdicts)
+    if not vs:
+        raise ValueError("no verdicts to combine")
+    if any(v == "not reproduced" for v in vs):
+        return "not reproduced"
+    return "reproduced" if all(v == "reproduced" for v in vs) else "inconclusive"
+
+
+def any_verdicts(verdicts) -> str:
+    """A claim that one case suffices for (Fidelity-2: some pair is a counter-example): 'reproduced' if any case
+    is, 'not reproduced' if every case is not, 'inconclusive' otherwise."""
+    vs = list(verdicts)
+    if not vs:
+        raise ValueError("no verdicts to combine")
+    if any(v == "reproduced" for v in vs):
+        return "reproduced"
+    return "not reproduced" if all(v == "not reproduced" for v in vs) else "inconclusive"
+
+
+def combine(judgements) -> dict:
+    """`combine_verdicts` over judgements (a factor's settings), halves included."""
+    return _joined(judgements, combine_verdicts)
+
+
+def all_of(judgements) -> dict:
+    """`all_verdicts` over judgements, halves included."""
+    return _joined(judgements, all_verdicts)
+
+
+def any_of(judgements) -> dict:
+    """`any_verdicts` over judgements, halves included."""
+    return _joined(judgements, any_verdicts)
+
+
+def constant(verdict: str, n_seeds: int) -> dict:
+    """A judgement that needs no interval (e.g. C4 when one τ is best everywhere): the same verdict on both halves."""
+    return {"verdict": verdict, "halves": [verdict, verdict], "halves_agree": True, "n_seeds": int(n_seeds),
+            "level": LEVEL}
+
+
+def show(j: dict, digits: int = 3, scale: float = 1.0, unit: str = "") -> str:
+    """'reproduced, mean 0.12 [0.05, 0.19] (95%), halves reproduced / inconclusive' for printing."""
+    out = j["verdict"]
+    if "low" in j:
+        f = lambda x: f"{scale * x:.{digits}g}{unit}" if math.isfinite(x) else ("−∞" if x < 0 else "∞")
+        out += f", mean {f(j['mean'])} [{f(j['low'])}, {f(j['high'])}] ({100 * j['level']:.0f}%)"
+    out += f"; halves {j['halves'][0]} / {j['halves'][1]}" + ("" if j["halves_agree"] else " (DISAGREE)")
+    return out
 
 
 def gains(df: pd.DataFrame, names, baseline: str = "labels", col: str = "variant", metric: str = "test_acc",
@@ -94,7 +273,8 @@ def verdict_growing_gain(gain: pd.DataFrame, df: pd.DataFrame, method: str, base
                          metric: str = "test_acc", higher_is_better: bool = True, col: str = "method") -> dict:
     """C1's criterion: the relative gain at the smallest fraction exceeds the gain at the largest.
 
-    d = gain(smallest) - gain(largest), paired by seed, judged by `paired_rule`.
+    d = gain(smallest) - gain(largest), paired by seed, judged by `judge` (its interval and halves are returned
+    with the gains).
     """
     lo, hi = gain["fraction"].min(), gain["fraction"].max()
     kw = dict(baseline=baseline, metric=metric, higher_is_better=higher_is_better, col=col)
@@ -102,9 +282,8 @@ def verdict_growing_gain(gain: pd.DataFrame, df: pd.DataFrame, method: str, base
     g_lo = gain.loc[gain["fraction"] == lo].iloc[0]
     g_hi = gain.loc[gain["fraction"] == hi].iloc[0]
     return {
-        "verdict": paired_rule(d),
-        "criterion": (f"relative gain of {method} over {baseline} at alpha={lo:g} exceeds that at alpha={hi:g} "
-                      "by more than one seed std of the paired difference"),
+        **judge(d),
+        "criterion": (f"d = relative gain of {method} over {baseline} at alpha={lo:g} minus that at alpha={hi:g}"),
         "gain_smallest": float(g_lo["gain_mean"]), "gain_smallest_std": float(g_lo["gain_std"]),
         "gain_largest": float(g_hi["gain_mean"]), "gain_largest_std": float(g_hi["gain_std"]),
         "difference_mean": float(d.mean()), "difference_std": float(d.std()) if len(d) > 1 else float("nan"),
@@ -124,19 +303,6 @@ def select_on_validation(df: pd.DataFrame, param: str, by=("method", "fraction")
     pick = "idxmax" if higher_is_better else "idxmin"
     best = scores.loc[getattr(scores.groupby(list(by))[metric], pick)()]
     return best.rename(columns={metric: f"best_{metric}"}).reset_index(drop=True)
-
-
-def combine_verdicts(verdicts) -> str:
-    """One verdict for a factor from one verdict per setting of it (e.g. per lambda, per teacher-student pair):
-    'reproduced' if every setting is, 'not reproduced' if none is, 'mixed' otherwise."""
-    verdicts = list(verdicts)
-    if not verdicts:
-        raise ValueError("no verdicts to combine")
-    if all(v == "reproduced" for v in verdicts):
-        return "reproduced"
-    if all(v == "not reproduced" for v in verdicts):
-        return "not reproduced"
-    return "mixed"
 
 
 def mean_std(summary: pd.DataFrame, columns: str = "method", order=None, digits: int = 3) -> pd.DataFrame:

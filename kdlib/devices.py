@@ -41,3 +41,30 @@ def resolve_precision(precision: str, device) -> str:
     if precision == "tf32" and device.type != "cuda":
         return "fp32"
     return precision
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux; else what `platform` knows)."""
+    import platform
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device) -> str:
+    """Where a run ran, in one line: the GPU's name, or the CPU's model and the instruction set torch dispatches to
+    there (`torch.backends.cpu.get_cpu_capability()`), with the torch build and the thread count. Two runs with the
+    same line and the same config give the same numbers; another line may move them within the seeds' spread."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    elif device.type == "mps":
+        where = f"Apple MPS ({cpu_model()})"
+    else:
+        where = f"{cpu_model()} [{torch.backends.cpu.get_cpu_capability()}]"
+    return f"{where}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)"

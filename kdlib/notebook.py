@@ -48,6 +48,7 @@ class Setting:
     tune_on: list  # the α at which learning rates are chosen
     workers: int | None = None  # runs at once (None: $KDLIB_WORKERS, else one per core)
     _lr: pd.DataFrame | None = field(default=None, repr=False)
+    machines: set = field(default_factory=set, repr=False)  # where this setting's runs ran (kdlib.devices.machine)
 
     @property
     def language(self) -> bool:
@@ -67,7 +68,7 @@ class Setting:
         if self._lr is None:
             configs = [self.make(method=m, fraction=float(f), seed=self.seeds[0], lr=lr)
                        for lr in self.lr_grid for m in ("labels", "kd") for f in self.tune_on]
-            df = sweep(configs, self.results_dir, self.device, desc="lr tuning", workers=self.workers)
+            df = self.sweep(configs, desc="lr tuning")
             metric = "val_ppl" if self.language else "val_acc"
             self._lr = select_on_validation(df, "lr", metric=metric, higher_is_better=not self.language)
         return self._lr
@@ -108,8 +109,13 @@ class Setting:
         """Run what is missing and return the table; runs given as (row name, config) pairs get a `row` column."""
         runs = list(runs)
         if runs and isinstance(runs[0], tuple):
-            return sweep_rows(runs, self.results_dir, self.device, desc=desc, workers=self.workers)
-        return sweep(runs, self.results_dir, self.device, desc=desc, workers=self.workers)
+            df = sweep_rows(runs, self.results_dir, self.device, desc=desc, workers=self.workers)
+        else:
+            df = sweep(runs, self.results_dir, self.device, desc=desc, workers=self.workers)
+        for col in ("machine", "teacher_machine"):  # a record stored before kdlib 0.6 has none
+            if col in df:
+                self.machines |= set(df[col].dropna())
+        return df
 
     def stored(self, cfg) -> dict:
         """The stored record of a finished run (its config, metrics and, for a language model, its sample)."""
@@ -129,11 +135,13 @@ class Setting:
         """Write the figure as <figures_dir>/<base>_<setting>_<profile>.png and .pdf."""
         return plots.save(fig, self.figures_dir, f"{base}_{self.name}_{self.profile}")
 
-    def record(self, claim: str, title: str, verdict: str, criterion: str, numbers: dict, notebook: str,
-               figure=None) -> dict:
-        """The claim's scoreboard entry, under the setting's name and profile."""
-        return scoreboard.record(self.figures_dir, claim, title, verdict, criterion, numbers, self.profile,
-                                 self.name, notebook, figure=str(figure) if figure is not None else None)
+    def record(self, claim: str, title: str, judgement: dict, criterion: str, numbers: dict, notebook: str,
+               figure=None, summary: str = "") -> dict:
+        """The claim's scoreboard entry, under the setting's name and profile, with the machines its runs ran on
+        (`judgement`: from kdlib.analysis.judge / combine / all_of / any_of; see kdlib.scoreboard.record)."""
+        return scoreboard.record(self.figures_dir, claim, title, judgement, criterion, numbers, self.profile,
+                                 self.name, notebook, figure=str(figure) if figure is not None else None,
+                                 machines=self.machines, summary=summary)
 
 
 def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, seeds=None, n_seeds=None,

@@ -126,6 +126,71 @@ def data_efficiency(curves: dict, gain, factor, teacher_acc: float, fractions, t
     return fig
 
 
+# The authors' own C1 figure (../shared/CLAIMS.md, "The authors' own C1 figure": scripts/cifar100.ipynb of their
+# repository, commit 9a04fce, cell 17), read off the plotted points (about ±1 point): ResNet-18 students of a ResNet-18
+# teacher on CIFAR-100, label training and pure distillation at T = 100, against the student's share κ of the data.
+AUTHORS_C1 = {"kappa": (0.024, 0.12, 0.24, 0.48, 0.96), "labels": (0.122, 0.352, 0.531, 0.656, 0.740),
+              "kd": (0.221, 0.608, 0.699, 0.744, 0.770), "teacher": 0.802,
+              "label": "Lanzillotta et al. (theirs): CIFAR-100, ResNet-18, T = 100"}
+RULE_COLORS = {"validation": "#d62728", "paper": "#9467bd", "fixed": "#ff7f0e"}
+
+
+def c1_rules(summary, gains: dict, efficiency: dict, rule_labels: dict, teacher_acc: float, fractions, title: str,
+             authors: dict | None = None, df=None):
+    """C1's figure under several temperature rules. Left: test accuracy vs α, labels and KD under each rule (mean ±
+    std over seeds; teacher dashed). Middle: KD's relative gain over labels per rule, mean with its 95% interval over
+    seeds (gains: rule -> table with fraction, mean, low, high). Right: the efficiency factor per rule with its
+    bootstrap interval over seeds (efficiency: rule -> analysis.efficiency_interval's table). `authors` (AUTHORS_C1)
+    adds the authors' CIFAR-100 points, labelled as theirs, on the middle and right panels. Returns the figure."""
+    import numpy as np
+
+    from .analysis import efficiency_factor
+
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+    color = lambda r: RULE_COLORS.get(r, COLORS["kd"])
+    ax = axes[0]
+    for r in ["labels", *rule_labels]:
+        c = summary[summary["row"] == r].sort_values("fraction")
+        ax.errorbar(c["fraction"], c["mean"], yerr=c["std"].fillna(0), marker="o", ms=4, capsize=3,
+                    color=COLORS["labels"] if r == "labels" else color(r), label=rule_labels.get(r, LABELS["labels"]))
+    ax.axhline(teacher_acc, ls="--", lw=1, color="k", label="teacher (α = 1)")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=7)
+    fraction_axis(ax, fractions)
+    ax = axes[1]
+    for i, (r, g) in enumerate(gains.items()):
+        x = np.asarray(g["fraction"], float) * (1 + 0.04 * (i - 1))  # side by side, not on top of each other
+        m, lo, hi = (100 * np.asarray(g[k], float) for k in ("mean", "low", "high"))
+        ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", ms=4, capsize=3, color=color(r), label=rule_labels[r])
+    ax.set_ylabel("relative gain of KD over labels (%)\nmean, 95% interval over seeds")
+    ax = axes[2]
+    for i, (r, e) in enumerate(efficiency.items()):
+        x = np.asarray(e["fraction"], float) * (1 + 0.04 * (i - 1))
+        f, lo, hi = (np.asarray(e[k], float) for k in ("factor", "low", "high"))
+        ax.errorbar(x, f, yerr=[np.clip(f - lo, 0, None), np.clip(hi - f, 0, None)], marker="o", ms=4, capsize=3,
+                    color=color(r), label=rule_labels[r])
+    ax.set_ylabel("efficiency factor α_needed / α\n(95% bootstrap interval over seeds)")
+    if authors is not None:
+        k = np.asarray(authors["kappa"])
+        lab, kd = np.asarray(authors["labels"]), np.asarray(authors["kd"])
+        axes[1].plot(k, 100 * (kd - lab) / lab, "k^--", ms=5, lw=0.8, label=authors["label"])
+        axes[2].plot(k, efficiency_factor(k, lab, k, kd), "k^--", ms=5, lw=0.8, label=authors["label"])
+    ticks = sorted(set(fractions) | (set() if authors is None else set(authors["kappa"])))
+    for ax in axes[1:]:
+        ax.axhline(0 if ax is axes[1] else 1, color="k", lw=0.8)
+        fraction_axis(ax, fractions)
+        ax.set_xlim(min(ticks) * 0.8, max(ticks) * 1.2)
+        ax.legend(fontsize=7)
+    axes[2].annotate("a missing point: outside the labels curve's measured range (never extrapolated)",
+                     (0.01, 0.01), xycoords="axes fraction", fontsize=7, color="0.4")
+    fig.tight_layout()
+    fig.suptitle(title, y=1.02)
+    if df is not None:
+        note_failures(fig, df, "row")
+    return fig
+
+
 SHORT = {"teacher": "teacher", "permuted_dark": "permuted", "matched_smoothing": "matched", "argmax": "argmax",
          "conditional": "where right", "random_head": "random head"}
 

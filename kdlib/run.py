@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import torch
 
 from . import __version__
-from .devices import resolve_precision
+from .devices import machine, resolve_precision
 from .losses import make_loss
 from .tasks import task_for
 from .teachers import get_teacher
@@ -36,11 +36,12 @@ def _run(cfg, dev, results_dir) -> dict:
     torch.manual_seed(cfg.seed)
     model = task.model(cfg.student, cfg, data, student=True).to(dev)
     record = {"key": cfg.key(), "config": cfg.as_dict(), "status": "ok", **fit.counts, "device": str(dev),
-              "device_name": device_name(dev), "threads": torch.get_num_threads(),
+              "device_name": device_name(dev), "threads": torch.get_num_threads(), "machine": machine(dev),
               "precision": resolve_precision(cfg.train.precision, dev), "kdlib_version": __version__,
               "torch_version": torch.__version__}
     if teacher is not None:
         record["teacher_precision"] = teacher.precision  # where it was trained (a cached teacher: by whom)
+        record["teacher_machine"] = teacher.machine
     try:
         info = clock("train", train, model, fit.x, fit.y, make_loss(cfg), cfg.train, seed=cfg.seed,
                      targets=fit.targets, target_fn=fit.target_fn, steps=fit.steps)

@@ -133,7 +133,7 @@ def table(records) -> pd.DataFrame:
         row["variant"] = c["signal"] if c["method"] == "kd" and c.get("signal", "teacher") != "teacher" else c["method"]
         row.update(r.get("metrics", {}))
         row.update({k: r.get(k) for k in ("key", "status", "diverged_step", "n_train", "steps", "wall_time_s",
-                                          "device", "kdlib_version")})
+                                          "device", "machine", "teacher_machine", "kdlib_version")})
         rows.append(row)
     return pd.DataFrame(rows)
 

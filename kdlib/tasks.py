@@ -32,6 +32,7 @@ class Teacher:
     metrics: dict
     sample: str | None = None  # a language model's generated text
     precision: str | None = None  # what it was trained in (kdlib.devices.resolve_precision)
+    machine: str | None = None  # where it was trained (kdlib.devices.machine)
 
     def random_head(self, seed: int) -> torch.nn.Module:
         """A copy of the teacher with its last layer re-initialised (seeded): features kept, class mapping

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from .devices import machine
 from .losses import labels_loss
 from .models import split_checkpoint
 from .owndata import load_checkpoint
@@ -69,7 +70,7 @@ def _teacher(cfg, data, device, results_dir) -> Teacher:
         info = train(model, x, y, labels_loss, cfg.teacher_train, seed=cfg.teacher_seed, progress=True)
         outputs = task.teacher_outputs(model, cfg, data)
         return {"state_dict": model.state_dict(), **outputs, "train_s": time.perf_counter() - start,
-                "precision": info["precision"]}
+                "precision": info["precision"], "machine": machine(device)}
 
     def load(blob: dict) -> Teacher:
         torch.manual_seed(cfg.teacher_seed)  # as before the cache: the same global RNG state after loading
@@ -77,7 +78,8 @@ def _teacher(cfg, data, device, results_dir) -> Teacher:
         model.load_state_dict(blob["state_dict"])
         model.eval()
         logits = {s: v.to(device) for s, v in blob.get("logits", {}).items()}
-        return Teacher(model, logits, blob["metrics"], blob.get("sample"), blob.get("precision"))
+        return Teacher(model, logits, blob["metrics"], blob.get("sample"), blob.get("precision"),
+                       blob.get("machine"))
 
     if split_checkpoint(cfg.teacher)[1] is not None:  # the reader's own teacher, trained elsewhere: loaded, not trained
         make = functools.partial(_from_checkpoint, task, cfg, data, device, results_dir)
@@ -101,7 +103,7 @@ def _ensemble(cfg, data, device, results_dir) -> Teacher:
     logits = {s: _log_mean_softmax([m.logits[s] for m in members]) for s in ("train", "val", "test")}
     own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
     return Teacher(Ensemble([m.model for m in members]), logits, teacher_metrics(logits, data, own),
-                   precision=members[0].precision)
+                   precision=members[0].precision, machine=members[0].machine)
 
 
 def cached(results_dir, key: str, device, make, load):
