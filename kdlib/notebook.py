@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import plots, scoreboard
-from .analysis import select_on_validation
+from .analysis import choose, select_on_validation
 from .config import make_config, make_lm_config, models_for, profile_defaults
 from .errors import ConfigError, check_list, check_nonempty, check_range
 from .models import build_for, num_params
@@ -28,6 +28,8 @@ from .teachers import get_teacher
 from .train import num_steps, resolve_device
 
 LM_DATASET = "shakespeare"
+AUTHORS_TAUS = (0.1, 1, 3, 5, 10, 20, 100)  # the authors' temperature grid (CLAIMS.md); logit matching is its τ → ∞
+LOGIT_MATCHING = "logit matching"
 
 
 @dataclass
@@ -91,6 +93,25 @@ class Setting:
         """config(m, f, s) for every method, α (default: the notebook's) and seed."""
         return [self.config(m, f, s, **fields) for m in methods for f in (fractions or self.fractions)
                 for s in self.seeds]
+
+    @staticmethod
+    def tau_candidates(taus=AUTHORS_TAUS, logit_matching: bool = True) -> dict:
+        """C1's temperature candidates: name ("τ=4", "logit matching") -> the KD knobs of that candidate."""
+        out = {f"τ={t:g}": dict(objective="forward_kl", tau=float(t)) for t in taus}
+        if logit_matching:
+            out[LOGIT_MATCHING] = dict(objective="logit_mse")
+        return out
+
+    def choose_tau(self, taus=AUTHORS_TAUS, logit_matching: bool = True, fractions=None) -> dict:
+        """C1's validation rule for τ: per α (default: the setting's), every candidate (`tau_candidates`) runs at the
+        first seed, and the best mean **validation** accuracy wins, a tie going to the earlier candidate (grid order,
+        logit matching last). Returns α -> the chosen candidate's name. The runs are the same configs in every
+        notebook (and logit matching is always run), so the store computes them once."""
+        every = self.tau_candidates(taus, True)
+        fractions = self.fractions if fractions is None else fractions
+        runs = self.sweep([(name, self.config("kd", f, self.seeds[0], **kw)) for f in fractions
+                           for name, kw in every.items()], desc="τ selection")
+        return choose(runs, list(self.tau_candidates(taus, logit_matching)))
 
     def ladder(self, sizes=None):
         """C5's scale ladder: `sizes` (None: the profile's), checked against the dataset's models, sorted by
