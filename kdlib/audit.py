@@ -212,9 +212,10 @@ class AuditResult:
         fractions = list(self.curves["kd"]["fraction"])
         i = fractions.index(fraction)
         d = analysis.seed_gains(self.df, "kd", fraction)
-        reading = {"reproduced": "a gain larger than its seed-to-seed spread",
-                   "not reproduced": "no gain", "mixed": "within the seed-to-seed spread"}[analysis.paired_rule(d)]
-        if len(d) < 2 and reading != "no gain":
+        reading = {"reproduced": "a gain (its 95% interval over seeds lies above zero)",
+                   "not reproduced": "a loss (its 95% interval over seeds lies below zero)",
+                   "inconclusive": "within the seed-to-seed spread (its 95% interval contains zero)"}[analysis.judge(d)["verdict"]]
+        if len(d) < 2:
             reading = "one seed, so its spread is not measured"
         labels_acc = self.curves["labels"]["mean"].to_numpy()
         kd_acc = float(self.curves["kd"]["mean"].iloc[i])
@@ -270,7 +271,7 @@ def _factor_text(point: dict, n: int) -> str:
     """The efficiency factor at one α in words: a measured factor, or which side of the grid it lies on."""
     if point["factor_side"] == "inside":
         caveat = (" (as uncertain as the gain: it is read off the mean curves)"
-                  if point["reading"] != "a gain larger than its seed-to-seed spread" else "")
+                  if not point["reading"].startswith("a gain (") else "")
         return (f"Label training needs {point['factor']:.1f}× the data (about {point['factor'] * point['M']:.0f} "
                 f"labelled samples) to match KD's accuracy there{caveat}.")
     if point["factor_side"] == "above":
