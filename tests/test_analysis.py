@@ -129,7 +129,7 @@ def test_verdict_growing_gain_not_reproduced_when_gain_shrinks():
     assert v["difference_mean"] < 0
 
 
-def test_verdict_growing_gain_mixed_when_noisy():
+def test_verdict_growing_gain_inconclusive_when_noisy():
     # differences of gains per seed: +0.1, -0.05, 0.0 -> mean 0.0167 > 0 but below its std
     labels = {0.1: [0.5, 0.5, 0.5], 1.0: [0.8, 0.8, 0.8]}
     kd = {0.1: [0.55, 0.5, 0.5], 1.0: [0.8 * 0.95, 0.8 * 1.05, 0.8]}
@@ -138,7 +138,7 @@ def test_verdict_growing_gain_mixed_when_noisy():
     d = [0.1 - (-0.05), 0.0 - 0.05, 0.0 - 0.0]
     assert v["difference_mean"] == pytest.approx(statistics.mean(d), abs=1e-9)
     assert 0 < v["difference_mean"] <= v["difference_std"]
-    assert v["verdict"] == "mixed"
+    assert v["verdict"] == "inconclusive" and v["low"] < 0 < v["high"]
 
 
 # ---------------------------------------------------------------- summaries
@@ -163,21 +163,94 @@ def test_select_on_validation_picks_best_mean():
     assert best.iloc[0]["lr"] == 1e-2 and best.iloc[0]["best_val_acc"] == pytest.approx(0.66)
 
 
-def test_paired_rule_cases():
-    import pandas as pd
-    from kdlib.analysis import paired_rule
+def test_interval_and_judge_worked_by_hand():
+    from kdlib.analysis import interval, judge
 
-    assert paired_rule(pd.Series([0.3, 0.2, 0.25])) == "reproduced"      # mean 0.25 > std 0.05
-    assert paired_rule(pd.Series([0.3, -0.2, 0.1])) == "mixed"           # mean 0.067 < std 0.26
-    assert paired_rule(pd.Series([-0.1, 0.05, -0.02])) == "not reproduced"
-    assert paired_rule(pd.Series([0.2])) == "mixed"                      # one seed decides nothing
+    # d = 0.1, 0.2, 0.3: mean 0.2, sd 0.1, se 0.1/sqrt(3); t(0.975, 2 df) = 4.302653 -> half width 0.248414
+    mean, lo, hi = interval(pd.Series([0.1, 0.2, 0.3]))
+    assert mean == pytest.approx(0.2) and lo == pytest.approx(0.2 - 0.248414, abs=1e-6)
+    assert hi == pytest.approx(0.2 + 0.248414, abs=1e-6)
+    assert judge(pd.Series([0.1, 0.2, 0.3]))["verdict"] == "inconclusive"
+    # d = 0.2, 0.25, 0.3, 0.22, 0.28: mean 0.25, sd sqrt(0.0017); t(0.975, 4 df) = 2.776445 -> [0.19881, 0.30119]
+    d = pd.Series([0.2, 0.25, 0.3, 0.22, 0.28], index=[0, 1, 2, 3, 4])
+    j = judge(d)
+    assert j["verdict"] == "reproduced" and j["n_seeds"] == 5 and j["level"] == 0.95
+    assert j["low"] == pytest.approx(0.25 - 2.776445 * math.sqrt(0.0017 / 5), abs=1e-6)
+    # halves by seed: 0-2 (mean 0.25, sd 0.05 -> [0.1258, 0.3742], reproduced) and 3-4 (t(1 df) = 12.7062 ->
+    # [-0.131, 0.631], inconclusive): they disagree
+    assert j["halves"] == ["reproduced", "inconclusive"] and j["halves_agree"] is False
+    # the halves follow the seeds, not the order given
+    assert judge(d.iloc[::-1])["halves"] == ["reproduced", "inconclusive"]
+    assert judge(-d)["verdict"] == "not reproduced" and judge(-d)["high"] < 0
+    # one seed bounds nothing
+    one = judge(pd.Series([0.5]))
+    assert one["verdict"] == "inconclusive" and one["low"] == -math.inf and one["halves"] == ["inconclusive"] * 2
 
 
-def test_combine_verdicts():
-    assert combine_verdicts(["reproduced"] * 3) == "reproduced"
-    assert combine_verdicts(["not reproduced", "not reproduced"]) == "not reproduced"
-    assert combine_verdicts(["reproduced", "not reproduced"]) == "mixed"
-    assert combine_verdicts(["reproduced", "mixed"]) == "mixed"
-    assert combine_verdicts(["mixed"]) == "mixed"
-    with pytest.raises(ValueError):
-        combine_verdicts([])
+def test_combining_verdicts():
+    from kdlib.analysis import all_verdicts, any_verdicts
+
+    R, N, I = "reproduced", "not reproduced", "inconclusive"
+    # a factor: mixed only when some settings pass and others fail
+    assert combine_verdicts([R, R, R]) == R
+    assert combine_verdicts([N, N]) == N
+    assert combine_verdicts([R, N]) == "mixed" and combine_verdicts([R, N, I]) == "mixed"
+    assert combine_verdicts([R, I]) == I and combine_verdicts([N, I]) == I and combine_verdicts([I]) == I
+    assert combine_verdicts(["mixed", R]) == "mixed"
+    # a claim that needs every part, and one that any case proves
+    assert all_verdicts([R, R]) == R and all_verdicts([R, I]) == I and all_verdicts([R, I, N]) == N
+    assert any_verdicts([N, R]) == R and any_verdicts([N, N]) == N and any_verdicts([N, I]) == I
+    for f in (combine_verdicts, all_verdicts, any_verdicts):
+        with pytest.raises(ValueError):
+            f([])
+
+
+def test_combined_judgements_carry_their_halves():
+    from kdlib.analysis import all_of, combine, judge
+
+    strong = judge(pd.Series([0.2, 0.25, 0.3, 0.22, 0.28, 0.26]))      # halves of 3 seeds each, both reproduced
+    weak = judge(pd.Series([0.2, -0.1, 0.3, 0.0, 0.1, -0.05]))
+    assert strong["halves"] == ["reproduced", "reproduced"] and weak["verdict"] == "inconclusive"
+    c = combine({"a": strong, "b": strong})
+    assert c["verdict"] == "reproduced" and c["halves"] == ["reproduced", "reproduced"] and c["halves_agree"]
+    assert all_of([strong, weak])["verdict"] == "inconclusive"
+    assert combine([strong, judge(-pd.Series([0.2, 0.25, 0.3, 0.22, 0.28, 0.26]))])["verdict"] == "mixed"
+
+
+def test_efficiency_interval():
+    from kdlib.analysis import efficiency_interval
+
+    def table(kd_by_seed):
+        rows = []
+        for s, kd in enumerate(kd_by_seed):
+            for f, lab in ((0.1, 0.5), (1.0, 0.9)):
+                rows.append(dict(method="labels", fraction=f, seed=s, test_acc=lab, status="ok"))
+                rows.append(dict(method="kd", fraction=f, seed=s, test_acc=kd if f == 0.1 else 0.9, status="ok"))
+        return pd.DataFrame(rows)
+
+    # every seed the same: the interval is the point, 10 ** -0.5 / 0.1 (see the worked example above)
+    t, summary = efficiency_interval(table([0.7] * 4), "kd")
+    row = t.set_index("fraction").loc[0.1]
+    assert row["factor"] == pytest.approx(10 ** -0.5 / 0.1) and row["low"] == pytest.approx(row["factor"])
+    assert row["high"] == pytest.approx(row["factor"]) and row["defined"] == 1.0
+    assert summary["median"] == pytest.approx(np.median([10 ** -0.5 / 0.1, 1.0])) and summary["n_seeds"] == 4
+    # seeds that differ: the interval spans the factors of the extreme draws and contains the point; reruns agree
+    t1, s1 = efficiency_interval(table([0.6, 0.7, 0.8, 0.7]), "kd")
+    t2, _ = efficiency_interval(table([0.6, 0.7, 0.8, 0.7]), "kd")
+    r = t1.set_index("fraction").loc[0.1]
+    lo_bound = efficiency_factor([0.1, 1.0], [0.5, 0.9], [0.1], [0.6])[0]
+    hi_bound = efficiency_factor([0.1, 1.0], [0.5, 0.9], [0.1], [0.8])[0]
+    assert lo_bound <= r["low"] < r["factor"] < r["high"] <= hi_bound
+    pd.testing.assert_frame_equal(t1, t2)
+
+
+def test_choose_breaks_ties_by_order():
+    from kdlib.analysis import choose
+
+    rows = [dict(row=name, fraction=f, seed=0, val_acc=acc, status="ok")
+            for f, accs in ((0.1, {"τ=1": 0.5, "τ=4": 0.6, "logit": 0.6}), (1.0, {"τ=1": 0.9, "τ=4": 0.8, "logit": 0.95}))
+            for name, acc in accs.items()]
+    rows.append(dict(row="τ=100", fraction=0.1, seed=0, val_acc=0.99, status="diverged"))
+    assert choose(pd.DataFrame(rows), ["τ=1", "τ=4", "logit", "τ=100"]) == {0.1: "τ=4", 1.0: "logit"}
+    assert choose(pd.DataFrame(rows), ["τ=1", "logit", "τ=4"]) == {0.1: "logit", 1.0: "logit"}
+    assert choose(pd.DataFrame(rows), ["τ=1", "τ=4"]) == {0.1: "τ=4", 1.0: "τ=1"}

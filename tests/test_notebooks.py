@@ -53,8 +53,12 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
         assert "VERDICT" in text
         assert list(figures.glob("*.png")) and list(figures.glob("*.pdf"))
         board = json.loads((figures / "scoreboard.json").read_text())
-        assert all(e["profile"] == "smoke" and e["verdict"] in ("reproduced", "not reproduced", "mixed")
+        assert all(e["profile"] == "smoke" and e["verdict"] in ("reproduced", "not reproduced", "inconclusive", "mixed")
                    for e in board.values())
+        for e in board.values():  # every row: its halves, the machine its runs ran on, a summary for the README
+            assert len(e["halves"]) == 2 and e["halves_agree"] == (e["halves"][0] == e["halves"][1])
+            assert e["machines"] and all("torch" in m and "thread" in m for m in e["machines"]) and e["summary"]
+            assert e["interval"] is None or len(e["interval"]) == 2
     if path.stem.startswith("05"):  # one figure and one scoreboard entry per factor
         assert {p.stem for p in figures.glob("c5_*.png")} == {f"c5_{f}_mnist1d_smoke" for f in
                                                               ("lambda", "objective", "scale", "samples")}
@@ -63,7 +67,15 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
         assert {k.split("/")[0] for k in board} == {"Fidelity-1", "Fidelity-2", "Fidelity-3"}
     if path.stem.startswith("07"):
         assert {k.split("/")[0] for k in board} == {"Pitfall"}
-        assert "pitfall[DKD]" in next(iter(board.values()))["numbers"]
+        assert "verdict[DKD]" in next(iter(board.values()))["numbers"]
+    if path.stem.startswith("01"):  # three temperature rules, the τ chosen per α, the authors' numbers beside ours
+        numbers = board["C1/mnist1d/smoke"]["numbers"]
+        assert {f"{r}:efficiency_median" for r in ("validation", "paper", "fixed")} <= set(numbers)
+        assert {"tau_chosen@0.1", "tau_chosen@1"} <= set(numbers) and "authors_cifar100_T100:efficiency_median" in numbers
+    if path.stem[:2] in ("02", "03"):  # judged at the validation-chosen τ and at τ = 4, one figure each
+        claim = "C2" if path.stem.startswith("02") else "C3"
+        assert {k.split("/")[0] for k in board} == {claim, f"{claim} (τ = 4)"}
+        assert len(list(figures.glob("*.png"))) == 2
     if path.stem.startswith("08"):  # perplexities, a figure and generated text from all three models
         assert {k.split("/")[0] for k in board} == {"C6-LM"}
         assert {p.stem for p in figures.glob("*.png")} == {"c6_language_shakespeare_smoke"}
@@ -112,6 +124,7 @@ def test_c1_notebook_with_a_vit_student_is_a_variant(tmp_path):
     figures = tmp_path / "figures"
     pm.execute_notebook(str(path), str(tmp_path / "vit.ipynb"), cwd=str(path.parent), kernel_name="python3",
                         progress_bar=False, parameters={"profile": "smoke", "student": "vit-tiny", "seeds": [0],
+                                                        "tau_rules": ["validation", "fixed"],
                                                         "results_dir": str(tmp_path / "results"),
                                                         "figures_dir": str(figures), "device": "cpu"})
     assert {p.stem for p in figures.glob("*.png")} == {"c1_data_efficiency_vit-tiny_from_cnn-tiny_mnist1d_smoke"}
@@ -128,14 +141,16 @@ def test_reproduce_plan_includes_the_variants():
     names = [name for _, name, _ in plan]
     assert names == sorted(names) and "01_data_efficiency_vit.ipynb" in names and "08_language.ipynb" in names
     assert names[-1] == "09_your_data.ipynb"  # the audit of the reader's data runs last, on the embedded example
-    assert len(names) == len(NOTEBOOKS) + 1
-    extra = dict((name, params) for _, name, params in plan)["01_data_efficiency_vit.ipynb"]
-    assert extra == {"student": "vit-small", "seeds": [0, 1, 2]}
-    assert [name for _, name, _ in reproduce.plan("smoke", ["01"])] == ["01_data_efficiency.ipynb",
-                                                                       "01_data_efficiency_vit.ipynb"]
+    assert len(names) == len(NOTEBOOKS) + 2
+    extra = dict((name, params) for _, name, params in plan)
+    vit = {"student": "vit-small", "fractions": [0.02, 0.1, 1.0], "tau_rules": ["validation", "fixed"]}
+    assert extra["01_data_efficiency_vit.ipynb"] == vit  # every seed of the profile
+    assert extra["01_data_efficiency_vit_from_vit.ipynb"] == {**vit, "teacher": "vit-small"}
+    assert [name for _, name, _ in reproduce.plan("smoke", ["01"])] == [
+        "01_data_efficiency.ipynb", "01_data_efficiency_vit.ipynb", "01_data_efficiency_vit_from_vit.ipynb"]
     # on the gpu profile (CIFAR-10) the ViT student is the image ViT
     assert dict((name, params) for _, name, params in reproduce.plan("gpu", ["01"]))[
-        "01_data_efficiency_vit.ipynb"] == {"student": "vit-cifar", "seeds": [0, 1, 2]}
+        "01_data_efficiency_vit.ipynb"]["student"] == "vit-cifar"
 
 
 CLAIM_NOTEBOOKS_ON_CIFAR = [p for p in NOTEBOOKS if p.stem[:2] in ("01", "02", "03", "04", "05")]
