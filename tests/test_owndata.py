@@ -54,11 +54,12 @@ def _raises(match: str, fn, *args, **kwargs) -> str:
 # ---- the keys of everything that existed before stay as they were
 
 def test_existing_keys_are_unchanged():
-    """Hard-coded from main before own data existed: no existing run or teacher is recomputed."""
+    """Hard-coded from main before own data existed: no existing run or teacher is recomputed. (kdlib 0.6 changed
+    the cpu students' step floor, 1,000 -> 400, so their keys changed then; the teachers' did not.)"""
     assert RunConfig().key() == "72b33f3bd304a4c6" and RunConfig().teacher_key() == "669ed43fc7a402ab"
     kd = make_config("cpu", method="kd", fraction=0.05, seed=1)
-    assert (kd.key(), kd.teacher_key()) == ("397f34de81936882", "3d2f9504307575d6")
-    assert make_config("cpu", method="labels", fraction=0.1, seed=0).key() == "ffe3c67ee31c45ef"
+    assert (kd.key(), kd.teacher_key()) == ("e5fdb9992e2b3fda", "3d2f9504307575d6")
+    assert make_config("cpu", method="labels", fraction=0.1, seed=0).key() == "bf5f360b8ea816e5"
     digits = make_config("smoke", dataset="digits", method="kd", fraction=0.3)
     assert (digits.key(), digits.teacher_key()) == ("08a30fc4bfb29d57", "603988f01d237fbd")
     assert make_lm_config("cpu", method="kd", fraction=0.1).key() == "191d3970a03ea751"
