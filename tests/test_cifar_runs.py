@@ -51,7 +51,7 @@ def test_embedded_datasets_keep_their_settings_on_every_profile():
         assert p["recipe"] is None and p["student"].startswith("cnn-") and p["train"].optimizer == "adamw"
         assert not p["train"].augment and p["train"].precision == "fp32"
     assert profile_defaults("cpu")["dataset"] == "mnist1d"
-    assert make_config("cpu").train == TrainConfig(epochs=60, min_steps=1000, batch_size=128, lr=3e-3)
+    assert make_config("cpu").train == TrainConfig(epochs=60, min_steps=400, batch_size=128, lr=3e-3)
 
 
 @pytest.mark.parametrize("call, message", [
