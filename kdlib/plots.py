@@ -181,10 +181,12 @@ def c1_rules(summary, gains: dict, efficiency: dict, rule_labels: dict, teacher_
         ax.axhline(0 if ax is axes[1] else 1, color="k", lw=0.8)
         fraction_axis(ax, fractions)
         ax.set_xlim(min(ticks) * 0.8, max(ticks) * 1.2)
-        ax.legend(fontsize=7)
     axes[2].annotate("a missing point: outside the labels curve's measured range (never extrapolated)",
                      (0.01, 0.01), xycoords="axes fraction", fontsize=7, color="0.4")
     fig.tight_layout()
+    # one legend for the gain and efficiency panels, under them, so it hides no point
+    handles, names = axes[1].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.66, 0.0), ncol=2, fontsize=8)
     fig.suptitle(title, y=1.02)
     if df is not None:
         note_failures(fig, df, "row")
