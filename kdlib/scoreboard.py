@@ -136,7 +136,7 @@ def readme_block(board: dict, figures: str = "figures") -> str:
             out += [f"![{e['claim']}]({figures}/{e['figure']})", ""]
         if e.get("summary"):
             out += [e["summary"], ""]
-        out.append(f"d: {e['criterion']}; mean [95% interval]: {interval_text(e)}; halves: {halves_text(e)}. "
+        out.append(f"Criterion: {e['criterion']}; mean of d [95% interval]: {interval_text(e)}; halves: {halves_text(e)}. "
                    f"Notebook: `notebooks/{e['notebook']}`.")
     out += ["", README_END]
     return "\n".join(out)
