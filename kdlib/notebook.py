@@ -113,6 +113,15 @@ class Setting:
                            for name, kw in every.items()], desc="τ selection")
         return choose(runs, list(self.tau_candidates(taus, logit_matching)))
 
+    def temperatures(self, taus=AUTHORS_TAUS) -> dict:
+        """C2's and C3's two temperature rules, each α -> τ: "validation", C1's rule without logit matching (their
+        controls transform the teacher's tempered probabilities, which logit matching does not use), and "fixed",
+        the setting's τ."""
+        chosen = self.choose_tau(taus, logit_matching=False)
+        tau_of = self.tau_candidates(taus, logit_matching=False)
+        return {"validation": {f: tau_of[chosen[f]]["tau"] for f in self.fractions},
+                "fixed": {f: self.kd.tau for f in self.fractions}}
+
     def ladder(self, sizes=None):
         """C5's scale ladder: `sizes` (None: the profile's), checked against the dataset's models, sorted by
         parameter count; returns (sizes, {size: parameter count})."""
