@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml requirements-torch.txt
 reproduce: $(STAMP)
 	$(PY) -m kdlib reproduce --profile $(PROFILE) $(if $(WORKERS),--workers $(WORKERS))
 
+# the tests run on every core (pytest-xdist); worksteal evens out the few long notebook tests
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_train_loop.py

@@ -252,16 +252,35 @@ class AuditResult:
                         f"{_pct(hi['gain_std'], sign=False)} ({hi['kd_acc']:.3f} vs {hi['labels_acc']:.3f}): "
                         f"{hi['reading']}.")
         text.append(f"The teacher ({self.audit.teacher_label}) reaches {self.teacher['test_acc']:.3f} test accuracy.")
+        own = self.audit.own
+        if own.class_names is not None:
+            text.append(f"Classes: {_class_list(own.class_names)}.")
+        if own.dropped:
+            text.append(f"{own.dropped} row(s) with empty cells were left out (drop_missing=True).")
         return " ".join(text)
+
+    @property
+    def classes(self) -> pd.DataFrame:
+        """One row per label 0..K-1: the class's name (a CSV's text label, mapped in sorted order; else its number)
+        and its samples in each split."""
+        d = self.audit.own.data
+        k = d.num_classes
+        names = self.audit.own.class_names or tuple(str(c) for c in range(k))
+        counts = {s: np.bincount(getattr(d, f"y_{s}").cpu().numpy(), minlength=k) for s in ("train", "val", "test")}
+        return pd.DataFrame({"class": list(names), **{s: counts[s] for s in counts}},
+                            index=pd.RangeIndex(k, name="label"))
 
     def figure(self, save: bool = True):
         """C1's figure for this data (kdlib.plots.data_efficiency), saved as
         <figures_dir>/audit_<name>_<profile>.png and .pdf."""
         a = self.audit
+        classes = "" if a.own.class_names is None else \
+            f", {a.own.data.num_classes} classes ({_class_list(a.own.class_names, 6)})"
         fig = plots.data_efficiency(self.curves, self.gain, self.factor, self.teacher["test_acc"], a.fractions,
-                                    df=self.df, title=f"Audit of {a.name}: {a.student} students of a "
-                                                      f"{a.teacher_label} teacher, τ from {list(a.taus)} and lr "
-                                                      f"chosen on validation, {len(a.seeds)} seeds, profile {a.profile}")
+                                    df=self.df, title=f"Audit of {a.name}{classes}: "
+                                                      f"{a.student} students of a {a.teacher_label} teacher, τ from "
+                                                      f"{list(a.taus)} and lr chosen on validation, {len(a.seeds)} "
+                                                      f"seeds, profile {a.profile}")
         if save:
             self.paths = plots.save(fig, a.figures_dir, f"audit_{_safe(a.name)}_{a.profile}")
         return fig
@@ -279,6 +298,12 @@ def _factor_text(point: dict, n: int) -> str:
                 f"samples: it needs more than {1 / point['alpha']:.0f}× the data.")
     return ("KD's accuracy there is below label training's at the same M: label training needs less data than KD "
             "(a factor below 1, not measured on this grid).")
+
+
+def _class_list(names, limit: int = 12) -> str:
+    """"0 = 'A', 1 = 'B', ..." for the answer and the figure's title."""
+    shown = ", ".join(f"{i} = {n}" for i, n in enumerate(names[:limit]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _num(value, spec: str) -> str:
@@ -312,7 +337,7 @@ def _train(base: TrainConfig, overrides, parameter: str) -> TrainConfig:
 
 def prepare(data=None, label: str | None = None, *, profile: str = "cpu", features=None,
             split_column: str | None = None, val_share: float = 0.2, test_share: float = 0.2, split_seed: int = 0,
-            standardize: bool = True, name: str | None = None, student: str | None = None,
+            standardize: bool = True, name: str | None = None, drop_missing: bool = False, student: str | None = None,
             teacher: str | None = None, teacher_checkpoint=None, fractions=None, seeds=None, taus=None,
             lr_grid=None, train: dict | None = None, teacher_train: dict | None = None, device: str = "auto",
             results_dir="results", figures_dir="figures", workers: int | None = None) -> Audit:
@@ -321,7 +346,8 @@ def prepare(data=None, label: str | None = None, *, profile: str = "cpu", featur
     under `results_dir` so that worker processes find them.
 
     data: a .csv or .npz file, arrays, or a dict of splits (kdlib.owndata.read; None: the embedded example,
-    scikit-learn's breast cancer data as a CSV, label "diagnosis"). student / teacher: a kdlib family (MODELS) or a
+    scikit-learn's breast cancer data as a CSV, label "diagnosis"); a CSV as it comes: class names, text categories
+    and true/false columns are encoded (kdlib.owndata), and `drop_missing=True` leaves out rows with empty cells. student / teacher: a kdlib family (MODELS) or a
     factory "package.module:function" called as function(input_shape, num_classes); None: the profile's.
     teacher_checkpoint: a state_dict file for the teacher architecture (not trained here; its SHA-256 keys the runs).
     fractions, seeds, taus, lr_grid: None takes the profile's (BUDGETS). train / teacher_train: TrainConfig fields
@@ -349,8 +375,9 @@ def prepare(data=None, label: str | None = None, *, profile: str = "cpu", featur
     if data is None:  # the embedded example
         data, label = owndata.example_csv(), EXAMPLE_LABEL if label is None else label
     own = owndata.read(data, label, features=features, split_column=split_column, val_share=val_share,
-                       test_share=test_share, split_seed=split_seed, standardize=standardize, name=name)
-    owndata.check_fractions(own.data, fractions)
+                       test_share=test_share, split_seed=split_seed, standardize=standardize, name=name,
+                       drop_missing=drop_missing)
+    owndata.check_fractions(own.data, fractions, class_names=own.class_names)
     check_classifier("student", student, own.data)
     teacher_net = check_classifier("teacher", teacher, own.data)
     if teacher_checkpoint is not None:

@@ -11,6 +11,14 @@ Inputs become float32 [N, ...], labels int64 [N] in 0..K-1. Features are standar
 and std (`standardize=False` keeps them as they are). Every mistake is a ConfigError naming the parameter, the value
 and what is allowed, raised before anything is written or trained.
 
+A CSV file is taken as it comes: a label column of text (class names) is mapped to 0..K-1 in the sorted
+order of the names, which are kept (`OwnData.class_names`) for messages, the audit's answer, table and figure; a
+feature column of true/false values becomes 1/0; a feature column of text is one-hot encoded (pandas), one column
+"name=category" per category in sorted order, when it has at most MAX_CATEGORIES distinct values, and refused by name
+otherwise (an identifier or free text: leave it out with `features=`). A missing value (an empty cell) is refused,
+naming its columns and rows, unless `drop_missing=True`: then those rows are left out and counted
+(`OwnData.dropped`).
+
 The fingerprint is the SHA-256 of the arrays the models see (each split's float32 inputs and int64 labels with their
 shapes, and the number of classes), not of the file: renaming, moving or re-saving the same numbers (even as .npz
 instead of .csv) gives the same fingerprint and so the same run keys; one changed value gives a new one. A run config
@@ -40,18 +48,29 @@ OWN = "own"  # the dataset name of a run on the reader's own data
 SPLITS = ("train", "val", "test")
 ROWS = "(rows: 0-based data rows, header excluded)"  # how a CSV's rows are counted in messages
 MIN_PER_CLASS = 2  # training samples every class needs at every α (nested_subset keeps round(α · n_c) of class c)
+MAX_CATEGORIES = 20  # a text feature column with more distinct values is refused, not one-hot encoded
+TRUE_FALSE = {"true": 1.0, "false": 0.0}  # a text column holding only these (any case) is a true/false column
 _MEMORY: dict = {}  # fingerprint -> Dataset (CPU), so a process reads each stored file once
 
 
 @dataclass(frozen=True)
 class OwnData:
     """The reader's data, checked: the Dataset, its fingerprint, a display name (never part of a key), the feature
-    names (a CSV's columns; None for arrays) and how the splits were made, in words."""
+    names (a CSV's columns as the models see them, "colour=red" for a one-hot column; None for arrays), how the
+    splits were made, in words, the class names (a CSV's text labels, index = label; None for numeric labels), how
+    the CSV's columns were encoded, in words, and how many rows with missing values were left out."""
     data: Dataset
     fingerprint: str
     name: str
     features: tuple | None
     split: str
+    class_names: tuple | None = None
+    encoding: tuple = ()
+    dropped: int = 0
+
+    def class_name(self, c: int) -> str:
+        """Class c as the reader wrote it: "2 ('class_2')" for a named class, "2" otherwise."""
+        return _class_name(c, self.class_names)
 
     @property
     def config_data(self) -> dict:
@@ -60,21 +79,29 @@ class OwnData:
 
     def __repr__(self) -> str:
         d = self.data
+        classes = d.num_classes if self.class_names is None else \
+            f"{d.num_classes} ({', '.join(f'{i}={n}' for i, n in enumerate(self.class_names))})"
+        extra = "".join([f"; encoded: {'; '.join(self.encoding)}" if self.encoding else "",
+                         f"; {self.dropped} row(s) with missing values left out (drop_missing=True)"
+                         if self.dropped else ""])
         return (f"OwnData({self.name!r}, train={len(d.y_train)}, val={len(d.y_val)}, test={len(d.y_test)}, "
-                f"input_shape={d.input_shape}, classes={d.num_classes}, fingerprint={self.fingerprint[:16]}…, "
-                f"split: {self.split})")
+                f"input_shape={d.input_shape}, classes={classes}, fingerprint={self.fingerprint[:16]}…, "
+                f"split: {self.split}{extra})")
 
 
 # ---- reading
 
 def read(source, label: str | None = None, features=None, split_column: str | None = None, val_share: float = 0.2,
-         test_share: float = 0.2, split_seed: int = 0, standardize: bool = True, name: str | None = None) -> OwnData:
+         test_share: float = 0.2, split_seed: int = 0, standardize: bool = True, name: str | None = None,
+         drop_missing: bool = False) -> OwnData:
     """The reader's data, checked and fingerprinted (see the module docstring for the forms `source` takes).
 
-    label: the label column of a CSV file. features: the feature columns (None: every column but the label and the
-    split column). split_column: a column marking each row train / val / test (the reader's own split); without
-    it, and for a single array pair, a class-stratified split is drawn by `split_seed` with `val_share` and
-    `test_share` of each class. name: for figures and messages (None: the file's stem, or "own")."""
+    label: the label column of a CSV file (integers 0..K-1, or class names: mapped to 0..K-1 in sorted order).
+    features: the feature columns (None: every column but the label and the split column; text and true/false
+    columns are encoded, see the module docstring). split_column: a column marking each row train / val / test (the
+    reader's own split); without it, and for a single array pair, a class-stratified split is drawn by `split_seed`
+    with `val_share` and `test_share` of each class. name: for figures and messages (None: the file's stem, or
+    "own"). drop_missing: leave out a CSV's rows with an empty feature or label cell (False: refuse them)."""
     check_range("val_share", val_share, low=0, high=1, low_open=True, high_open=True)
     check_range("test_share", test_share, low=0, high=1, low_open=True, high_open=True)
     if val_share + test_share >= 1:
@@ -84,12 +111,15 @@ def read(source, label: str | None = None, features=None, split_column: str | No
         raise ConfigError(f"split_seed={split_seed!r} is not allowed; allowed: an integer >= 0")
     if standardize not in (True, False):
         raise ConfigError(f"standardize={standardize!r} is not allowed; allowed: True, False")
+    if drop_missing not in (True, False):
+        raise ConfigError(f"drop_missing={drop_missing!r} is not allowed; allowed: True, False")
+    csv = {"names": None, "encoding": (), "dropped": 0}  # what a CSV's encoding adds (class names, notes, rows out)
     if isinstance(source, Dataset):
         parts = {s: (getattr(source, f"x_{s}").cpu().numpy(), getattr(source, f"y_{s}").cpu().numpy(), f"{s} split")
                  for s in SPLITS}
         columns, how = None, "the Dataset's own splits"
     else:
-        parts, columns, how = _parts(source, label, features, split_column)
+        parts, columns, how = _parts(source, label, features, split_column, drop_missing, csv)
     if columns is None:  # arrays and .npz files: the CSV-only parameters would be ignored, so refuse them
         for param, value in (("features", features), ("split_column", split_column)):
             if value is not None:
@@ -98,13 +128,14 @@ def read(source, label: str | None = None, features=None, split_column: str | No
         label = None
     for where in parts.values():
         _check_finite(*where)
+    names = csv["names"]
     k = _check_labels(parts, label)
     if set(parts) == {"all"}:
         x, y, where = parts["all"]
         parts = _draw_split(x, y, where, val_share, test_share, split_seed)
         how = f"drawn by split_seed={split_seed} (class-stratified: val {val_share:g}, test {test_share:g} of each class)"
     _check_shapes(parts)
-    _check_train_classes(parts, k, label)
+    _check_train_classes(parts, k, label, names)
     xs = {s: parts[s][0].astype(np.float64) for s in SPLITS}
     if standardize:  # the training split's statistics, applied to every split (a constant feature is only centred)
         mean, std = xs["train"].mean(0), xs["train"].std(0)
@@ -115,7 +146,8 @@ def read(source, label: str | None = None, features=None, split_column: str | No
                         num_classes=k, name=OWN)
     fp = fingerprint(data)
     _MEMORY[fp] = data
-    return OwnData(data, fp, name or _default_name(source), columns, how)
+    return OwnData(data, fp, name or _default_name(source), columns, how, names, tuple(csv["encoding"]),
+                   int(csv["dropped"]))
 
 
 def _default_name(source) -> str:
@@ -126,31 +158,48 @@ def _default_name(source) -> str:
     return OWN
 
 
-def _parts(source, label, features, split_column):
+def _parts(source, label, features, split_column, drop_missing, csv):
     """{split: (x, y, where)} with split in train/val/test, or {"all": ...} for data still to be split; the feature
-    names (CSV) and how the splits were made. `where` says where rows come from, for messages: a string, or for a
-    CSV (file name, feature columns, file rows of this part or None)."""
+    names (CSV, as encoded) and how the splits were made. `where` says where rows come from, for messages: a string,
+    or for a CSV (file name, feature columns, file rows of this part or None). `csv` (a dict) receives the class
+    names, the encoding notes and the number of rows left out."""
     if isinstance(source, dict):
         keys = set(source)
         if keys != set(SPLITS):
             raise ConfigError(f"data={_short(source)}: a dict of splits needs exactly the keys train, val, test; "
                               f"got {sorted(map(str, keys))}")
-        parts, columns = {}, None
+        # one encoding for the three files: class names and categories from all of them
+        vocab = _vocabulary([source[s] for s in SPLITS if _is_csv(source[s])], label, features, split_column)
+        parts, raw = {}, None
         for s in SPLITS:
             parameter = f"data['{s}']"
-            if columns is not None and _is_csv(source[s]):
-                _check_same_columns(source[s], columns, label, parameter)
-            part = _one(source[s], label, features if columns is None else list(columns), None, parameter)
+            if raw is not None and _is_csv(source[s]):
+                _check_same_columns(source[s], raw, label, parameter)
+            part = _one(source[s], label, features if raw is None else list(raw), None, parameter, drop_missing, vocab)
             if "all" not in part:
                 raise ConfigError(f"{parameter} holds its own splits ({', '.join(part)}); allowed: one (x, y) pair "
                                   "or one CSV/.npz file of a single split per key")
             parts[s] = part["all"]
-            columns = columns if columns is not None else part.get("columns")
-        return parts, columns, "the reader's own train / val / test"
-    part = _one(source, label, features, split_column, "data")
-    columns = part.pop("columns", None)
+            raw = raw if raw is not None else part.get("raw")
+            _collect(csv, part)
+        return parts, csv.pop("columns", None), "the reader's own train / val / test"
+    vocab = _vocabulary([source], label, features, split_column) if _is_csv(source) else None
+    part = _one(source, label, features, split_column, "data", drop_missing, vocab)
+    _collect(csv, part)
+    columns = csv.pop("columns", None)
+    part = {k: v for k, v in part.items() if k in SPLITS or k == "all"}
     how = "the reader's own train / val / test" if "train" in part else None
     return part, columns, how
+
+
+def _collect(csv: dict, part: dict) -> None:
+    """What one CSV part adds to `csv`: its encoded columns and notes (the same for every split file), its class
+    names, its rows left out."""
+    if "columns" in part:
+        csv.setdefault("columns", part["columns"])
+        csv["names"] = part["names"]
+        csv["encoding"] = part["encoding"]
+        csv["dropped"] += part["dropped"]
 
 
 def _is_csv(source) -> bool:
@@ -171,7 +220,7 @@ def _check_same_columns(path, columns, label, parameter) -> None:
                           f"file has ({len(columns)} features); allowed: the same feature columns in every split")
 
 
-def _one(source, label, features, split_column, parameter) -> dict:
+def _one(source, label, features, split_column, parameter, drop_missing=False, vocab=None) -> dict:
     """One source: a path (.csv or .npz), or an (x, y) pair."""
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -182,7 +231,7 @@ def _one(source, label, features, split_column, parameter) -> dict:
             raise ConfigError(f"{parameter}={str(source)!r}: no such file (looked in {path.resolve().parent}); "
                               "allowed: an existing .csv or .npz file")
         if path.suffix.lower() == ".csv":
-            return _read_csv(path, label, features, split_column, parameter)
+            return _read_csv(path, label, features, split_column, parameter, drop_missing, vocab)
         return _read_npz(path, parameter)
     if isinstance(source, (tuple, list)) and len(source) == 2:
         x, y = (_array(v, f"{parameter}[{i}]") for i, v in enumerate(source))
@@ -209,13 +258,51 @@ def _columns(names, limit: int = 25) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _read_csv(path: Path, label, features, split_column, parameter) -> dict:
+def _read_frame(path: Path, parameter):
     import pandas as pd
 
     try:
-        df = pd.read_csv(path)
+        return pd.read_csv(path)
     except Exception as e:  # parser errors, encodings, empty files
         raise ConfigError(f"{parameter}={str(path)!r} could not be read as CSV ({type(e).__name__}: {e})") from None
+
+
+def _is_text(column) -> bool:
+    import pandas as pd
+
+    return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
+
+
+def _vocabulary(paths, label, features, split_column) -> dict:
+    """The encoding shared by every file of one data set: the class names (sorted, when the label column is text in
+    some file) and each text feature column's categories (sorted, over every file). Unreadable files and unknown
+    columns are left to the full read, which names them."""
+    import pandas as pd
+
+    frames = []
+    for p in paths:
+        try:
+            frames.append(pd.read_csv(p))
+        except Exception:
+            pass
+    names, categories = set(), {}
+    text_label = False
+    for df in frames:
+        if label in df.columns and _is_text(df[label]):
+            text_label = True
+            names |= set(map(str, df[label].dropna().unique()))
+        cols = [c for c in df.columns if c not in (label, split_column)] if features is None else \
+            [c for c in features if c in df.columns]
+        for c in cols:
+            if _is_text(df[c]):
+                categories.setdefault(c, set()).update(map(str, df[c].dropna().unique()))
+    return {"names": tuple(sorted(names)) if text_label else None,
+            "categories": {c: tuple(sorted(v)) for c, v in categories.items()}}
+
+
+def _read_csv(path: Path, label, features, split_column, parameter, drop_missing=False, vocab=None) -> dict:
+    df = _read_frame(path, parameter)
+    vocab = vocab or _vocabulary([path], label, features, split_column)
     where = f"{parameter}={str(path)!r}"
     if label is None:
         raise ConfigError(f"label=None with {where}: a CSV file needs its label column named; allowed: one of its "
@@ -236,20 +323,30 @@ def _read_csv(path: Path, label, features, split_column, parameter) -> dict:
             raise ConfigError(f"features contains the label column {label!r}; allowed: the other columns")
     if not features:
         raise ConfigError(f"{where} has no feature column besides label={label!r}; allowed: a file with at least "
-                          "one numeric feature column")
-    bad = [c for c in features if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))]
-    if bad:
-        examples = "; ".join(f"{str(c)!r} holds {_first_non_number(df[c])!r}" for c in bad[:5])
-        raise ConfigError(f"{where}: feature column(s) {_columns(bad)} are not numeric ({examples}); allowed: "
-                          "numeric feature columns only: leave them out with features=[...] or encode them as numbers")
-    x = df[features].to_numpy(dtype=np.float64)
-    y = _label_values(df[label], label, path.name)
+                          "one feature column")
+    rows = np.arange(len(df))  # the file's data rows that stay (all, unless drop_missing leaves some out)
+    empty = df[features + [label]].isna().to_numpy()
+    dropped = 0
+    if empty.any() and drop_missing:
+        keep = ~empty.any(1)
+        dropped, rows, df = int((~keep).sum()), rows[keep], df[keep].reset_index(drop=True)
+        if not len(df):
+            raise ConfigError(f"drop_missing=True leaves no row of {path.name}: every row has an empty cell in "
+                              f"{_columns([c for j, c in enumerate(features + [label]) if empty[:, j].any()])}; "
+                              "allowed: fill those cells, or leave those columns out with features=[...]")
+    elif empty.any():
+        _refuse_empty(df, features, label, empty, path.name)
+    x, columns, notes = _encode(df, features, vocab["categories"], path.name, rows)
+    y, names = _label_values(df[label], label, path.name, vocab["names"])
+    file_rows = rows if dropped else None
+    common = {"columns": tuple(columns), "raw": tuple(features), "names": names, "encoding": tuple(notes),
+              "dropped": dropped}
     if split_column is None:
-        return {"all": (x, y, (path.name, list(features), None)), "columns": tuple(features)}
+        return {"all": (x, y, (path.name, list(columns), file_rows)), **common}
     marks = df[split_column].astype(str).str.strip().str.lower()
     unknown = sorted(set(marks) - set(SPLITS))
     if unknown:
-        first = int(np.flatnonzero(~marks.isin(SPLITS))[0])
+        first = int(rows[np.flatnonzero(~marks.isin(SPLITS))[0]])
         raise ConfigError(f"split_column={split_column!r} holds {_columns(unknown, 5)} (first in row {first}); "
                           "allowed: train, val, test")
     out = {}
@@ -258,28 +355,77 @@ def _read_csv(path: Path, label, features, split_column, parameter) -> dict:
         if not m.any():
             raise ConfigError(f"split_column={split_column!r} marks no row as {s!r}; allowed: every one of train, "
                               "val, test at least once")
-        out[s] = (x[m], y[m], (path.name, list(features), np.flatnonzero(m)))
-    out["columns"] = tuple(features)
-    return out
+        out[s] = (x[m], y[m], (path.name, list(columns), rows[m]))
+    return {**out, **common}
 
 
-def _first_non_number(column):
+def _refuse_empty(df, features, label, empty, file_name) -> None:
+    """Empty cells, without drop_missing: how many and where (columns, rows), infinite numbers counted with them."""
+    x = df[features].apply(lambda c: c if not _is_text(c) else c.isna() * 0.0).to_numpy(dtype=np.float64)
+    bad = empty.copy()
+    bad[:, :-1] |= np.isinf(x)
+    places = [f"column {str(c)!r} rows {_rows(np.flatnonzero(bad[:, j]))}" for j, c in enumerate(features)
+              if bad[:, j].any()]
+    if bad[:, -1].any():
+        places.append(f"the label column rows {_rows(np.flatnonzero(bad[:, -1]))}")
+    raise ConfigError(f"data: {file_name} has {int(bad.sum())} NaN or infinite value(s): {'; '.join(places)} {ROWS}; "
+                      "allowed: finite numbers only (fill those cells, or pass drop_missing=True to leave the rows "
+                      "with empty cells out)")
+
+
+def _encode(df, features, categories, file_name, rows):
+    """The feature columns as the models see them: numbers as they are, true/false as 1/0, text one-hot (one column
+    "name=category" per category of `categories`, in sorted order). Returns (x float64 [N, D], column names, notes)."""
     import pandas as pd
 
-    values = pd.to_numeric(column, errors="coerce")
-    bad = column[values.isna() & column.notna()]
-    return bad.iloc[0] if len(bad) else column.iloc[0]
+    blocks, columns, notes = [], [], []
+    for c in features:
+        col = df[c]
+        if not _is_text(col):
+            blocks.append(col.to_numpy(dtype=np.float64)[:, None])
+            columns.append(c)
+            if pd.api.types.is_bool_dtype(col):
+                notes.append(f"{str(c)!r}: true/false as 1/0")
+            continue
+        text = col.astype(str)
+        numbers = pd.to_numeric(text.str.strip(), errors="coerce")
+        if numbers.notna().any():  # numbers and text in one column: a typo or a marker, not categories
+            i = int(np.flatnonzero(numbers.isna().to_numpy())[0])
+            raise ConfigError(f"feature column {str(c)!r} in {file_name} holds numbers and text ({text.iloc[i]!r} in "
+                              f"row {int(rows[i])} {ROWS}); allowed: numbers only, or text categories only (fix or "
+                              "empty those cells, or leave the column out with features=[...])")
+        lower = text.str.strip().str.lower()
+        if set(lower) <= set(TRUE_FALSE):
+            blocks.append(lower.map(TRUE_FALSE).to_numpy(dtype=np.float64)[:, None])
+            columns.append(c)
+            notes.append(f"{str(c)!r}: true/false as 1/0")
+            continue
+        cats = categories.get(c) or tuple(sorted(set(text)))
+        if len(cats) > MAX_CATEGORIES:
+            raise ConfigError(f"feature column {str(c)!r} in {file_name} is text with {len(cats)} distinct values "
+                              f"(e.g. {_columns(cats[:3])}): an identifier or free text, not a category; allowed: at "
+                              f"most MAX_CATEGORIES = {MAX_CATEGORIES} distinct values (one-hot encoded); leave it "
+                              f"out with features=[...] listing the other {len(features) - 1} feature column(s)")
+        onehot = pd.get_dummies(pd.Categorical(text, categories=list(cats))).to_numpy(dtype=np.float64)
+        blocks.append(onehot)
+        columns += [f"{c}={v}" for v in cats]
+        notes.append(f"{str(c)!r}: one-hot, {len(cats)} categories ({', '.join(cats)})")
+    return np.concatenate(blocks, axis=1), columns, notes
 
 
-def _label_values(column, label, file_name) -> np.ndarray:
-    """A label column as numbers (checked for integers 0..K-1 later); text labels are refused here, by value."""
-    import pandas as pd
+def _label_values(column, label, file_name, names=None):
+    """A label column as numbers (checked for integers 0..K-1 later) and the class names: text labels become their
+    index in `names` (sorted; None: this column's own names)."""
+    if not _is_text(column):
+        return column.to_numpy(dtype=np.float64), None
+    text = column.astype(str)
+    names = tuple(sorted(set(text))) if names is None else tuple(names)
+    index = {n: i for i, n in enumerate(names)}
+    return text.map(index).to_numpy(dtype=np.float64), names
 
-    if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
-        values = sorted(map(str, column.dropna().unique()))
-        raise ConfigError(f"label={label!r} in {file_name} holds text ({_columns(values, 5)}); allowed: integers "
-                          "0..K-1 for K classes (e.g. map them with pandas.factorize first)")
-    return column.to_numpy(dtype=np.float64)
+
+def _class_name(c: int, names) -> str:
+    return f"{c} ({names[c]!r})" if names is not None and 0 <= c < len(names) else str(c)
 
 
 def _read_npz(path: Path, parameter) -> dict:
@@ -384,13 +530,13 @@ def _check_shapes(parts: dict) -> None:
                               "allowed: the same input shape in every split")
 
 
-def _check_train_classes(parts: dict, k: int, label) -> None:
+def _check_train_classes(parts: dict, k: int, label, names=None) -> None:
     counts = np.bincount(parts["train"][1].astype(np.int64), minlength=k)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
         name = f"label={label!r}" if label is not None else "y"
-        raise ConfigError(f"{name}: class(es) {_rows(empty)} have no training samples; allowed: every class 0..K-1 "
-                          "in the training split")
+        raise ConfigError(f"{name}: class(es) {', '.join(_class_name(int(c), names) for c in empty[:8])} have no "
+                          "training samples; allowed: every class 0..K-1 in the training split")
 
 
 def _draw_split(x, y, where, val_share, test_share, seed) -> dict:
@@ -428,9 +574,9 @@ def min_fraction(n: int) -> float | None:
     return min(round(a, digits), 1.0)
 
 
-def check_fractions(data: Dataset, fractions, parameter: str = "fractions") -> None:
+def check_fractions(data: Dataset, fractions, parameter: str = "fractions", class_names=None) -> None:
     """Every class keeps at least MIN_PER_CLASS training samples at the smallest α of `fractions`; else a ConfigError
-    naming the class and the smallest α that works."""
+    naming the class (and its name, given `class_names`) and the smallest α that works."""
     smallest = min(float(f) for f in fractions)
     counts = torch.bincount(data.y_train.cpu(), minlength=data.num_classes).tolist()
     short = [(c, n) for c, n in enumerate(counts) if int(round(smallest * n)) < MIN_PER_CLASS]
@@ -439,10 +585,12 @@ def check_fractions(data: Dataset, fractions, parameter: str = "fractions") -> N
     c, n = min(short, key=lambda cn: cn[1])
     works = [min_fraction(m) for m in counts]
     if any(w is None for w in works):
-        raise ConfigError(f"{parameter}: class {c} has {n} training sample(s); every class needs at least "
+        raise ConfigError(f"{parameter}: class {_class_name(c, class_names)} has {n} training sample(s); every class "
+                          f"needs at least "
                           f"{MIN_PER_CLASS} training samples at every α, so no α works; allowed: more data of that "
                           "class")
-    raise ConfigError(f"{parameter}={list(fractions)}: at the smallest α = {smallest:g}, class {c} ({n} training "
+    raise ConfigError(f"{parameter}={list(fractions)}: at the smallest α = {smallest:g}, class "
+                      f"{_class_name(c, class_names)} ({n} training "
                       f"samples) keeps round({smallest:g} × {n}) = {int(round(smallest * n))} sample(s); every class "
                       f"needs at least {MIN_PER_CLASS}; allowed: a smallest α ≥ {max(works):g}")
 

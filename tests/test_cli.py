@@ -1,7 +1,8 @@
 """`python -m kdlib run` as a user calls it: one JSON line on success, a one-line error (exit 2) on bad input.
 
-Every command is started once, all at the same time, by a module fixture (each process imports torch, so
-running them one after another would cost most of the test budget); the tests then check their results.
+The good commands and one bad one are started as real processes, once and all at the same time, by a module
+fixture (each process imports torch); every bad input is also checked in this process through the same entry
+point (`kdlib.__main__.main`), which is what the process runs after its imports.
 """
 from __future__ import annotations
 
@@ -54,10 +55,28 @@ def _run_cli(args, workdir: Path):
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
 
 
+IN_A_PROCESS = "fraction_1.5"  # the bad input that is also run as a real process
+
+
+def _run_here(args, workdir: Path, capsys, monkeypatch):
+    """`python -m kdlib run ...` through kdlib.__main__.main in this process: (exit code, stdout, stderr)."""
+    from kdlib.__main__ import main
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(workdir)
+    capsys.readouterr()
+    try:
+        code = main(["run", *BASE, *args, "--results-dir", str(workdir / "res")])
+    except SystemExit as e:  # argparse's own refusals
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    jobs = {**{k: v for k, v in GOOD.items()}, **{k: v[0] for k, v in BAD.items()}}
+    jobs = {**{k: v for k, v in GOOD.items()}, IN_A_PROCESS: BAD[IN_A_PROCESS][0]}
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(_run_cli, args, root / name) for name, args in jobs.items()}
         results = {name: f.result() for name, f in futures.items()}
@@ -101,22 +120,30 @@ def test_labels_run_without_teacher(cli):
     assert len(list((root / "labels_no_teacher" / "res" / "runs").glob("*.json"))) == 1
 
 
-@pytest.mark.parametrize("name", list(BAD))
-def test_bad_input_is_reported_without_traceback(cli, name):
-    root, results = cli
-    proc = results[name]
+def _check_refusal(name, code, out, err, folder):
     _, param, value, extra = BAD[name]
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert proc.stdout == ""
-    err = proc.stderr.strip()
+    assert code == 2, (code, err[-2000:])
+    assert "Traceback" not in err, err[-2000:]
+    assert out == ""
+    err = err.strip()
     assert param in err and value in err, err
     if extra is not None:
         assert extra in err, err
     assert len(err.splitlines()) == 1, err
     # nothing was run or stored
-    assert not list((root / name).rglob("*.json")) and not list((root / name).rglob("*.pt"))
-    assert not (root / name / "res" / "runs").exists()
+    assert not list(folder.rglob("*.json")) and not list(folder.rglob("*.pt"))
+    assert not (folder / "res" / "runs").exists()
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_input_is_reported_without_traceback(name, tmp_path, capsys, monkeypatch):
+    _check_refusal(name, *_run_here(BAD[name][0], tmp_path / name, capsys, monkeypatch), tmp_path / name)
+
+
+def test_a_bad_input_stops_the_process_with_one_line(cli):
+    root, results = cli
+    proc = results[IN_A_PROCESS]
+    _check_refusal(IN_A_PROCESS, proc.returncode, proc.stdout, proc.stderr, root / IN_A_PROCESS)
 
 
 def test_colab_command_reports_that_the_notebooks_agree(tmp_path):

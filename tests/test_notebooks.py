@@ -1,17 +1,22 @@
-"""Every notebook executed end to end through papermill at the smoke profile, in temporary folders."""
+"""Every notebook executed end to end through papermill at the smoke profile, in temporary folders; every notebook's
+parameter checks run in this process (its set-up cell, tests/nbsetup.py), two of them through papermill too; on
+CIFAR (small fake images), notebook 01 end to end and what notebooks 02-05 and the paper recipe add, in this process."""
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import nbformat
 import papermill as pm
 import pytest
+import torch
 
 import fake_cifar
-
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+import kdlib.data
+import kdlib.tasks
+from kdlib import analysis
+from kdlib.errors import ConfigError
+from nbsetup import NOTEBOOKS, execute, notebook, setup
 
 
 def _text(nb) -> str:
@@ -31,17 +36,33 @@ def test_every_notebook_has_a_parameters_cell():
         assert "profile" in tagged[0].source and "results_dir" in tagged[0].source
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
             f"{path.name} is committed with outputs; clear them"
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        setup_cells = [i for i, c in enumerate(code) if "setup" in c.metadata.get("tags", [])]
+        # the set-up (checks, setting) is the first cell after the parameters and the Colab cell: nothing trains before
+        assert setup_cells == [2] and "google.colab" in code[1].source, f"{path.name}: tag its set-up cell 'setup'"
+
+
+# Narrower grids than the notebooks' own at smoke (two α, a few τ, ε and λ): every code path of the notebook still
+# runs (the choice on validation among several values, every control and factor), with a third to a half of the runs.
+SMOKE = {
+    "01": dict(fractions=[0.1, 1.0], tau_grid=[1, 100]),
+    "02": dict(fractions=[0.1, 1.0], tau_grid=[1, 100], eps_grid=[0.1, 0.4]),
+    "03": dict(fractions=[0.1, 1.0], tau_grid=[1, 100]),
+    "04": dict(fractions=[0.1, 1.0], taus=[1, 4, 100]),
+    "05": dict(fractions=[0.1, 1.0], lams=[0, 0.5, 1], scale_fractions=[0.1, 1.0], sample_ratios=[0.2, 2]),
+    "06": dict(fractions=[0.1, 1.0]),
+    "07": dict(sample_ratios=[0.2, 2]),
+}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
-    monkeypatch.setenv("KDLIB_WORKERS", "2")  # the kernel's sweeps go to two worker processes, as on a user's laptop
-    out = tmp_path / path.name
+    # notebook 01's sweeps go to two worker processes, as on a user's laptop; the others run in the kernel (the tests
+    # already run on every core, and the pool's path is the same for every notebook)
+    monkeypatch.setenv("KDLIB_WORKERS", "2" if path.stem.startswith("01") else "1")
     figures = tmp_path / "figures"
-    pm.execute_notebook(str(path), str(out), cwd=str(path.parent), kernel_name="python3", progress_bar=False,
-                        parameters={"profile": "smoke", "results_dir": str(tmp_path / "results"),
-                                    "figures_dir": str(figures), "device": "cpu"})
-    nb = nbformat.read(out, as_version=4)
+    nb = execute(path, tmp_path / path.name, profile="smoke", results_dir=str(tmp_path / "results"),
+                 figures_dir=str(figures), device="cpu", **SMOKE.get(path.stem[:2], {}))
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     text = _text(nb)
     if path.stem.startswith("00"):
@@ -103,16 +124,34 @@ BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message mus
 }
 
 
+def _stops_before_any_work(call, message, tmp_path):
+    """`call` raises a ConfigError with `message` and leaves no results or figures folder behind."""
+    with pytest.raises(ConfigError) as err:
+        call()
+    assert message in str(err.value)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "figures").exists()
+
+
+def _folders(tmp_path):
+    return {"results_dir": str(tmp_path / "results"), "figures_dir": str(tmp_path / "figures")}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_bad_parameter_stops_before_training(path, tmp_path):
-    """A bad value is reported by name, with what is allowed, before any run is stored."""
+    """A bad value is reported by name, with what is allowed, by the notebook's set-up cell: before any run is stored."""
     assert path.stem[:2] in BAD_VALUES, f"add a bad-value case for {path.name}"
     name, value, message = BAD_VALUES[path.stem[:2]]
+    parameters = {"profile": "smoke", name: value, **_folders(tmp_path)}
+    _stops_before_any_work(lambda: setup(path, **parameters), message, tmp_path)
+
+
+@pytest.mark.parametrize("prefix", ["01", "09"])
+def test_bad_parameter_stops_the_notebook_itself(prefix, tmp_path):
+    """The same through papermill and a kernel, for a claim notebook and the audit: the run stops with the message."""
+    path = notebook(prefix)
+    name, value, message = BAD_VALUES[prefix]
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), cwd=str(path.parent), kernel_name="python3",
-                            progress_bar=False, parameters={"profile": "smoke", name: value,
-                                                            "results_dir": str(tmp_path / "results"),
-                                                            "figures_dir": str(tmp_path / "figures")})
+        execute(path, tmp_path / "bad.ipynb", **{"profile": "smoke", name: value, **_folders(tmp_path)})
     assert "ConfigError" in str(err.value) and message in str(err.value)
     assert not (tmp_path / "results").exists() and not (tmp_path / "figures").exists()
 
@@ -120,18 +159,15 @@ def test_bad_parameter_stops_before_training(path, tmp_path):
 def test_c1_notebook_with_a_vit_student_is_a_variant(tmp_path):
     """C6's ViT variant of notebook 01 (what `make reproduce` runs): its own figure and scoreboard entry, so the
     CNN's C1 results are never overwritten."""
-    path = next(p for p in NOTEBOOKS if p.stem.startswith("01"))
     figures = tmp_path / "figures"
-    pm.execute_notebook(str(path), str(tmp_path / "vit.ipynb"), cwd=str(path.parent), kernel_name="python3",
-                        progress_bar=False, parameters={"profile": "smoke", "student": "vit-tiny", "seeds": [0],
-                                                        "tau_rules": ["validation", "fixed"],
-                                                        "results_dir": str(tmp_path / "results"),
-                                                        "figures_dir": str(figures), "device": "cpu"})
+    nb = execute(notebook("01"), tmp_path / "vit.ipynb", profile="smoke", student="vit-tiny", seeds=[0],
+                 tau_rules=["validation", "fixed"], fractions=[0.1, 1.0], tau_grid=[1, 100], results_dir=str(tmp_path / "results"), figures_dir=str(figures),
+                 device="cpu")
     assert {p.stem for p in figures.glob("*.png")} == {"c1_data_efficiency_vit-tiny_from_cnn-tiny_mnist1d_smoke"}
     board = json.loads((figures / "scoreboard.json").read_text())
     assert list(board) == ["C6-ViT/mnist1d/smoke"]
     assert "vit-tiny student of a cnn-tiny teacher" in board["C6-ViT/mnist1d/smoke"]["title"]
-    assert "VERDICT C6-ViT" in _text(nbformat.read(tmp_path / "vit.ipynb", as_version=4))
+    assert "VERDICT C6-ViT" in _text(nb)
 
 
 def test_reproduce_plan_includes_the_variants():
@@ -153,35 +189,104 @@ def test_reproduce_plan_includes_the_variants():
         "01_data_efficiency_vit.ipynb"]["student"] == "vit-cifar"
 
 
-CLAIM_NOTEBOOKS_ON_CIFAR = [p for p in NOTEBOOKS if p.stem[:2] in ("01", "02", "03", "04", "05")]
+# --- CIFAR (small fake images; tests/fake_cifar.py) -------------------------------------------------------------------
+# What a CIFAR notebook adds to the MNIST-1D path is data, recipes and the configs it makes; the notebook cells are the
+# same code on any dataset. So: notebook 01 end to end once (the loader, augmentation, online teacher, figure and
+# scoreboard names), and for the paper recipe and notebooks 02-05 their set-up cells and every kind of run they make,
+# in this process, on the smallest budgets (α = 1 only, one seed, one learning rate).
+
+def test_claim_notebook_runs_on_cifar_at_smoke(tmp_path, monkeypatch):
+    """C1 on CIFAR-10 (fake images, the smoke budget of the fast recipe): the notebook runs end to end, names its
+    figures and scoreboard rows by dataset and recipe, and says which recipe it used."""
+    hook = fake_cifar.kernel_hook(tmp_path / "hook")  # the kernel sees the fake CIFAR classes too
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [hook, os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
+    figures = tmp_path / "figures"
+    text = _text(execute(notebook("01"), tmp_path / "01.ipynb", profile="smoke", dataset="cifar10", device="cpu",
+                         fractions=[0.3, 1.0], tau_grid=[1, 100], tau_rules=["validation"], lr_grid=[0.1],
+                         results_dir=str(tmp_path / "results"),
+                         figures_dir=str(figures)))
+    assert "dataset=cifar10-fast" in text and "VERDICT" in text
+    pngs = {p.stem for p in figures.glob("*.png")}
+    assert pngs and all(name.endswith("_cifar10-fast_smoke") for name in pngs)
+    board = json.loads((figures / "scoreboard.json").read_text())
+    assert board and all(key.endswith("/cifar10-fast/smoke") for key in board)
 
 
 @pytest.fixture
-def cifar_kernel(tmp_path, monkeypatch):
-    """Kernels started from this test see small fake CIFAR datasets in place of torchvision's (tests/fake_cifar.py)."""
-    hook = fake_cifar.kernel_hook(tmp_path / "hook")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [hook, os.environ.get("PYTHONPATH")])))
+def cifar_here(monkeypatch, tmp_path):
+    """torchvision's CIFAR classes faked in this process, the data caches emptied around the test."""
+    fake_cifar.install(monkeypatch)
     monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
+    kdlib.data._cifar.cache_clear()
+    kdlib.tasks._data_on.cache_clear()
+    yield
+    kdlib.data._cifar.cache_clear()
+    kdlib.tasks._data_on.cache_clear()
 
 
-@pytest.mark.parametrize("path, recipe", [(p, None) for p in CLAIM_NOTEBOOKS_ON_CIFAR] +
-                         [(CLAIM_NOTEBOOKS_ON_CIFAR[0], "paper")],
-                         ids=[p.stem for p in CLAIM_NOTEBOOKS_ON_CIFAR] + ["01_paper"])
-def test_claim_notebook_runs_on_cifar_at_smoke(path, recipe, tmp_path, cifar_kernel):
-    """C1-C5 on CIFAR-10 (fake images, the smoke budget of a recipe): the notebook runs end to end, names its figures
-    and scoreboard rows by dataset and recipe, and says which recipe it used."""
-    figures = tmp_path / "figures"
-    out = tmp_path / path.name
-    pm.execute_notebook(str(path), str(out), cwd=str(path.parent), kernel_name="python3", progress_bar=False,
-                        parameters={"profile": "smoke", "dataset": "cifar10", "recipe": recipe, "device": "cpu",
-                                    "results_dir": str(tmp_path / "results"), "figures_dir": str(figures)})
-    setting = f"cifar10-{recipe or 'fast'}"
-    text = _text(nbformat.read(out, as_version=4))
-    assert f"dataset={setting}" in text and "VERDICT" in text
-    pngs = {p.stem for p in figures.glob("*.png")}
-    assert pngs and all(name.endswith(f"_{setting}_smoke") for name in pngs)
-    board = json.loads((figures / "scoreboard.json").read_text())
-    assert board and all(key.endswith(f"/{setting}/smoke") for key in board)
+def _cifar_setup(prefix, tmp_path, **parameters):
+    """Notebook `prefix`'s set-up on fake CIFAR-10 at the smallest budget; checks the setting's name and file names."""
+    ns = setup(notebook(prefix), **{"profile": "smoke", "dataset": "cifar10", "device": "cpu", "fractions": [1.0],
+                                    "seeds": [0], "lr_grid": [0.1], **_folders(tmp_path), **parameters})
+    S = ns["S"]
+    name = f"cifar10-{parameters.get('recipe') or 'fast'}"
+    assert S.name == name and S.dataset == "cifar10" and S.dev == torch.device("cpu")
+    return ns, S, name
+
+
+def test_the_paper_recipe_on_cifar(tmp_path, cifar_here):
+    """Notebook 01 with recipe="paper": its ResNet students train, and its figures and rows are named by the recipe."""
+    import matplotlib.pyplot as plt
+
+    ns, S, name = _cifar_setup("01", tmp_path, recipe="paper", lr_grid=None)  # the recipe's own rate
+    assert (S.kd.student, S.kd.teacher, S.lr_grid) == ("resnet20", "resnet20", [0.1])  # the smoke paper recipe
+    df = S.sweep(S.grid(), desc="paper recipe")
+    assert (df["status"] == "ok").all() and len(df) == 2 and set(df["student"]) == {"resnet20"}
+    paths = S.save(plt.figure(), "c1_data_efficiency")
+    assert [p.name for p in paths] == [f"c1_data_efficiency_{name}_smoke.png", f"c1_data_efficiency_{name}_smoke.pdf"]
+    S.record("C1", "data efficiency", analysis.constant("inconclusive", len(S.seeds)), "a test row", {}, "01")
+    board = json.loads((tmp_path / "figures" / "scoreboard.json").read_text())
+    assert list(board) == [f"C1/{name}/smoke"]
+
+
+def _all_train(S, runs):
+    df = S.sweep(runs, desc="on fake CIFAR")
+    assert len(df) == len(runs) and (df["status"] == "ok").all(), df[["row", "status"]]
+    assert set(df["dataset"]) == {"cifar10"} and df["test_acc"].between(0, 1).all()
+    return df
+
+
+def test_what_notebooks_02_and_03_run_on_cifar(tmp_path, cifar_here):
+    """The smoothing controls of 02 (label smoothing, the class-agnostic smoothed teacher at the authors' T = 100,
+    matched smoothing) and the argmax control of 03 (its other controls: tests/test_cifar_runs.py), from each
+    notebook's own set-up, on augmented fake CIFAR batches with the online teacher: all of them train."""
+    f, s = 1.0, 0
+    ns, S, _ = _cifar_setup("02", tmp_path)
+    runs = [("02", S.config("ls", f, s, eps=0.1)),
+            ("02", S.config("kd", f, s, signal="smoothed_onehot", eps=0.1, tau=100.0)),
+            ("02", S.config("kd", f, s, signal="matched_smoothing"))]
+    ns, S, _ = _cifar_setup("03", tmp_path)
+    _all_train(S, runs + [("03", S.config("kd", f, s, signal="argmax"))])
+
+
+def test_what_notebooks_04_and_05_run_on_cifar(tmp_path, cifar_here):
+    """04's logit matching and teacher-only τ, 05's λ, reverse KL, the recipe's size ladder and a teacher on half of
+    the pool, from each notebook's own set-up, on fake CIFAR: all of them train (the ladder's pairs are built and
+    checked; training the larger ConvNet here would add nothing the other runs do not exercise)."""
+    f, s = 1.0, 0
+    ns, S, _ = _cifar_setup("04", tmp_path)
+    runs = [("04", S.config("kd", f, s, objective="logit_mse")),
+            ("04", S.config("kd", f, s, objective="teacher_tau", tau=4.0))]
+    ns, S, _ = _cifar_setup("05", tmp_path, scale_fractions=[1.0], sample_ratios=[2])
+    assert ns["sizes"] == ["convnet-s", "convnet-l"]  # the fast recipe's ladder, by parameter count
+    assert ns["n_params"]["convnet-s"] < ns["n_params"]["convnet-l"] and ns["pool_fractions"] == [1.0]
+    assert [(S.config("kd", f, s, student=m, teacher=t).student, S.config("kd", f, s, student=m, teacher=t).teacher)
+            for t, m in ns["pairs"]] == [("convnet-s", "convnet-s"), ("convnet-l", "convnet-l"),
+                                         ("convnet-s", "convnet-l")]
+    df = _all_train(S, runs + [("05", S.config("kd", f, s, lam=0.5)), ("05", S.config("kd", f, s, objective="reverse_kl")),
+                               ("05", S.config("kd", f, s, teacher_fraction=float(ns["teacher_share"])))])
+    assert df[df["row"] == "05"]["teacher_n_train"].nunique() == 2  # the teacher on half of the pool is another
 
 
 @pytest.mark.parametrize("parameters, message", [
@@ -190,11 +295,5 @@ def test_claim_notebook_runs_on_cifar_at_smoke(path, recipe, tmp_path, cifar_ker
     ({"dataset": "cifar10", "student": "cnn-base"}, "student='cnn-base' is not known; allowed: convnet-l, convnet-s, resnet18"),
 ])
 def test_cifar_mistakes_stop_before_any_work(parameters, message, tmp_path):
-    path = CLAIM_NOTEBOOKS_ON_CIFAR[0]
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), cwd=str(path.parent), kernel_name="python3",
-                            progress_bar=False, parameters={"profile": "smoke", **parameters,
-                                                            "results_dir": str(tmp_path / "results"),
-                                                            "figures_dir": str(tmp_path / "figures")})
-    assert "ConfigError" in str(err.value) and message in str(err.value)
-    assert not (tmp_path / "results").exists()
+    _stops_before_any_work(lambda: setup(notebook("01"), profile="smoke", **parameters, **_folders(tmp_path)),
+                           message, tmp_path)

@@ -306,9 +306,12 @@ def test_missing_label_or_feature_column(csv, nothing_written):
             **nothing_written)
 
 
-def test_non_numeric_features(tmp_path, nothing_written):
-    path = _bad_csv(tmp_path, lambda f: f.insert(1, "colour", ["red", "blue"] * 90))
-    msg = _raises("feature column(s) 'colour' are not numeric ('colour' holds 'red')", prepare, path, "label",
+def test_numbers_and_text_in_one_feature_column(tmp_path, nothing_written):
+    """A column of numbers with a text marker ('?' for unknown, say) is a typo or a marker, not categories: refused by
+    name, with the value and its row."""
+    path = _bad_csv(tmp_path, lambda f: f.__setitem__("f2", f["f2"].astype(object).where(f.index != 4, "?")))
+    msg = _raises("feature column 'f2' in bad.csv holds numbers and text ('?' in row 4 (rows: 0-based data rows, "
+                  "header excluded)); allowed: numbers only, or text categories only", prepare, path, "label",
                   **nothing_written)
     assert "features=[...]" in msg
 
@@ -320,7 +323,7 @@ def test_nan_and_infinite_values_are_counted_and_located(tmp_path, nothing_writt
 
     msg = _raises("bad.csv has 3 NaN or infinite value(s): column 'f1' rows 2, 5; column 'f3' rows 7", prepare,
                   _bad_csv(tmp_path, edit), "label", **nothing_written)
-    assert "0-based data rows, header excluded" in msg
+    assert "0-based data rows, header excluded" in msg and "drop_missing=True" in msg
     x = np.zeros((10, 3))
     x[4, 2] = np.nan
     _raises("data has 1 NaN or infinite value(s): x rows 4 (features 2)", prepare, (x, np.arange(10) % 2), None,
@@ -332,8 +335,6 @@ def test_nan_and_infinite_values_are_counted_and_located(tmp_path, nothing_writt
      "label='label' (data: bad.csv) holds 0.5 in row 3"),
     (lambda f: f.__setitem__("label", f["label"].where(f.index != 9, -1)), "holds -1 in row 9"),
     (lambda f: f.__setitem__("label", f["label"] + 1), "holds classes 1, 2, 3 but not 0; allowed: integers 0..K-1"),
-    (lambda f: f.__setitem__("label", f["label"].map({0: "cat", 1: "dog", 2: "eel"})),
-     "label='label' in bad.csv holds text ('cat', 'dog', 'eel'); allowed: integers 0..K-1"),
     (lambda f: f.__setitem__("label", 0), "holds a single class (0); allowed: at least two classes"),
 ])
 def test_labels_must_be_integers_0_to_k_minus_1(tmp_path, nothing_written, edit, message):
@@ -425,3 +426,143 @@ def test_bad_grid_and_budget_values(csv, nothing_written):
     _raises("train has unknown field(s) ['steps']", prepare, csv, "label", train={"steps": 5}, **nothing_written)
     _raises("val_share + test_share = 1 leaves no training data", prepare, csv, "label", val_share=0.5,
             test_share=0.5, **nothing_written)
+
+
+# ---- a CSV as it comes (issue 27): class names, categories, true/false columns, identifiers, empty cells
+
+def as_it_comes(n_per_class=40, seed=0) -> pd.DataFrame:
+    """Three classes named 'class_0'..'class_2' (written in another order than sorted, so the mapping is tested), a
+    numeric feature, a categorical one ('A'/'B'/'C', tied to the class), a true/false one and an identifier."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), n_per_class)
+    frame = pd.DataFrame({"id": [f"row-{i:04d}" for i in range(len(y))],
+                          "size": rng.normal(2.0 * y, 1.0),
+                          "grade": np.array(["C", "A", "B"])[(y + (rng.random(len(y)) < 0.2)) % 3],
+                          "organic": rng.random(len(y)) < 0.3 + 0.2 * y,
+                          "cultivar": np.array(["class_2", "class_0", "class_1"])[(y + 1) % 3]})
+    return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def _write(frame, path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_csv_as_it_comes_is_encoded_as_stated(tmp_path):
+    frame = as_it_comes()
+    own = owndata.read(_write(frame, tmp_path / "wine.csv"), "cultivar", features=["size", "grade", "organic"],
+                       standardize=False, split_column=None)
+    assert own.class_names == ("class_0", "class_1", "class_2")  # sorted order of the names
+    assert own.features == ("size", "grade=A", "grade=B", "grade=C", "organic")
+    assert own.encoding == ("'grade': one-hot, 3 categories (A, B, C)", "'organic': true/false as 1/0")
+    # every row of the file, in the drawn split: the arrays are the encoding of its cells
+    d = own.data
+    x = torch.cat([d.x_train, d.x_val, d.x_test]).numpy()
+    y = torch.cat([d.y_train, d.y_val, d.y_test]).numpy()
+    order = np.argsort(x[:, 0])  # sizes are distinct: match the file's rows by size
+    f = frame.iloc[np.argsort(frame["size"].to_numpy())]
+    assert np.allclose(x[order, 0], f["size"], atol=1e-5)
+    assert (x[order, 1:4] == np.stack([(f["grade"] == g).to_numpy() for g in "ABC"], 1)).all()
+    assert (x[order, 4] == f["organic"].to_numpy()).all()
+    assert [own.class_names[i] for i in y[order]] == f["cultivar"].tolist()
+    assert "classes=3 (0=class_0, 1=class_1, 2=class_2)" in repr(own) and "'grade': one-hot" in repr(own)
+    assert own.class_name(2) == "2 ('class_2')"
+
+
+def test_true_false_written_as_text_and_integer_labels_give_the_same_runs(tmp_path):
+    """The same data with integer labels (the names' sorted order) and the categories written as 0/1 columns gives
+    the same arrays, so the same fingerprint and the same run keys; true/false in any case is 1/0."""
+    frame = as_it_comes()
+    named = frame.assign(organic=frame["organic"].map({True: "TRUE", False: "false"}))
+    numbers = frame.drop(columns=["grade"]).assign(**{f"grade={g}": (frame["grade"] == g).astype(int) for g in "ABC"})
+    numbers = numbers[["id", "size", "grade=A", "grade=B", "grade=C", "organic", "cultivar"]]
+    numbers["organic"] = numbers["organic"].astype(int)
+    numbers["cultivar"] = numbers["cultivar"].map({"class_0": 0, "class_1": 1, "class_2": 2})
+    a = prepare(_write(named, tmp_path / "named.csv"), "cultivar", features=["size", "grade", "organic"],
+                results_dir=tmp_path / "r", figures_dir=tmp_path / "f", **FAST)
+    b = prepare(_write(numbers, tmp_path / "numbers.csv"), "cultivar",
+                features=["size", "grade=A", "grade=B", "grade=C", "organic"], results_dir=tmp_path / "r",
+                figures_dir=tmp_path / "f", **FAST)
+    assert a.own.fingerprint == b.own.fingerprint and a.own.class_names == ("class_0", "class_1", "class_2")
+    assert b.own.class_names is None
+    assert [c.key() for c in a.tuning_configs()] == [c.key() for c in b.tuning_configs()]
+    changed = named.copy()
+    changed.loc[0, "grade"] = "B" if changed.loc[0, "grade"] != "B" else "A"  # one changed category: a new key
+    c = owndata.read(_write(changed, tmp_path / "changed.csv"), "cultivar", features=["size", "grade", "organic"])
+    assert c.fingerprint != a.own.fingerprint
+
+
+def test_an_identifier_column_is_refused_by_name_with_its_count(tmp_path, nothing_written):
+    path = _write(as_it_comes(), tmp_path / "in" / "wine.csv")
+    msg = _raises("feature column 'id' in wine.csv is text with 120 distinct values (e.g. 'row-0000', 'row-0001', "
+                  "'row-0002'): an identifier or free text, not a category; allowed: at most MAX_CATEGORIES = 20 "
+                  "distinct values (one-hot encoded); leave it out with features=[...] listing the other 3 feature "
+                  "column(s)", prepare, path, "cultivar", **nothing_written)
+    assert str(owndata.MAX_CATEGORIES) in msg
+
+
+def test_empty_cells_are_refused_or_dropped_when_asked(tmp_path, nothing_written):
+    frame = as_it_comes().drop(columns=["id"])
+    frame.loc[[3, 8], "grade"] = np.nan  # an empty text cell
+    frame.loc[5, "size"] = np.nan
+    frame.loc[8, "cultivar"] = np.nan
+    path = _write(frame, tmp_path / "in" / "holes.csv")
+    msg = _raises("holes.csv has 4 NaN or infinite value(s): column 'size' rows 5; column 'grade' rows 3, 8; the "
+                  "label column rows 8", prepare, path, "cultivar", **nothing_written)
+    assert "drop_missing=True" in msg
+    _raises("drop_missing='yes' is not allowed; allowed: True, False", prepare, path, "cultivar", drop_missing="yes",
+            **nothing_written)
+    own = owndata.read(path, "cultivar", drop_missing=True)
+    assert own.dropped == 3 and len(own.data.y_train) + len(own.data.y_val) + len(own.data.y_test) == 117
+    assert "3 row(s) with missing values left out (drop_missing=True)" in repr(own)
+    # the same as the file with those rows removed by hand
+    by_hand = owndata.read(_write(frame.drop(index=[3, 5, 8]), tmp_path / "in" / "by_hand.csv"), "cultivar")
+    assert by_hand.fingerprint == own.fingerprint and by_hand.dropped == 0
+
+
+def test_class_names_in_the_per_class_checks(tmp_path, nothing_written):
+    frame = as_it_comes(n_per_class=40).drop(columns=["id"])
+    small = frame[frame["cultivar"] != "class_1"]
+    rare = pd.concat([small, frame[frame["cultivar"] == "class_1"].head(12)])
+    path = _write(rare, tmp_path / "in" / "rare.csv")
+    msg = _raises("at the smallest α = 0.02, class 1 ('class_1') (", prepare, path, "cultivar", fractions=[0.02, 1.0],
+                  **nothing_written)
+    assert "allowed: a smallest α ≥" in msg
+    split = frame.assign(part=np.where(frame["cultivar"] == "class_2", "test", "train"))
+    split.loc[split.index[:5], "part"] = "val"
+    _raises("class(es) 2 ('class_2') have no training samples", prepare,
+            _write(split, tmp_path / "in" / "split.csv"), "cultivar", split_column="part", **nothing_written)
+
+
+def test_split_files_share_one_encoding(tmp_path):
+    """Three files of one data set: class names and categories from all of them (a category only the test file has
+    still gets its column, in the same place in every split)."""
+    frame = as_it_comes().drop(columns=["id"])
+    parts = {"train": frame.iloc[:80].copy(), "val": frame.iloc[80:100].copy(), "test": frame.iloc[100:].copy()}
+    parts["test"].loc[parts["test"].index[0], "grade"] = "D"
+    paths = {s: _write(f, tmp_path / f"{s}.csv") for s, f in parts.items()}
+    own = owndata.read(paths, "cultivar", standardize=False)
+    assert own.features == ("size", "grade=A", "grade=B", "grade=C", "grade=D", "organic")
+    assert own.data.x_train[:, 4].sum() == 0 and own.data.x_test[:, 4].sum() == 1
+    assert own.class_names == ("class_0", "class_1", "class_2")
+
+
+def test_the_audit_answers_in_class_names(tmp_path):
+    """Notebook 09's set-up takes such a file as it comes; the audit's answer, class table and figure name the
+    classes."""
+    import nbsetup
+
+    path = _write(as_it_comes().drop(columns=["id"]), tmp_path / "in" / "wine.csv")
+    ns = nbsetup.setup(nbsetup.notebook("09"), profile="smoke", data_path=str(path), label="cultivar",
+                       results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"), device="cpu",
+                       fractions=FAST["fractions"], seeds=FAST["seeds"], taus=FAST["taus"], lr_grid=FAST["lr_grid"],
+                       min_steps=60, teacher_min_steps=100)
+    a = ns["A"]
+    assert a.own.class_names == ("class_0", "class_1", "class_2") and a.own.data.x_train.shape[1] == 5
+    result = a.run()
+    assert result.answer.endswith("Classes: 0 = class_0, 1 = class_1, 2 = class_2.")
+    assert result.classes["class"].tolist() == ["class_0", "class_1", "class_2"]
+    assert result.classes[["train", "val", "test"]].sum().sum() == 120
+    fig = result.figure()
+    assert "3 classes (0 = class_0, 1 = class_1, 2 = class_2)" in fig._suptitle.get_text()

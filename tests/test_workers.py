@@ -22,21 +22,21 @@ METRICS = ["test_acc", "val_acc", "train_acc", "test_agreement", "test_kl_teache
 
 
 def test_results_do_not_depend_on_the_worker_count(tmp_path):
-    """The same configs with 1 (in this process), 2 and 4 workers: bit-identical metrics, every run on one thread."""
-    configs = grid("smoke", ("labels", "kd"), fractions=[0.1, 1.0], seeds=[0, 1])
+    """The same configs with 1 (in this process) and 3 workers: bit-identical metrics, every run on one thread (four
+    runs on three workers: some worker runs two, after another's)."""
+    configs = grid("smoke", ("labels", "kd"), fractions=[0.1], seeds=[0, 1])
     tables = {}
-    for n in (1, 2, 4):
+    for n in (1, 3):
         df = sweep_mod.sweep(configs, tmp_path / f"w{n}", "cpu", progress=False, workers=n)
         tables[n] = df.set_index("key").sort_index()
         executors.close_shared()
-    for n in (2, 4):
-        assert tables[n][METRICS].equals(tables[1][METRICS]), f"{n} workers differ from 1"
-    for n in (1, 2, 4):
+    assert tables[3][METRICS].equals(tables[1][METRICS]), "3 workers differ from 1"
+    for n in (1, 3):
         records = [Store(tmp_path / f"w{n}").get(k) for k in tables[n].index]
         assert {r["threads"] for r in records} == {1}
         assert all(set(r["time_s"]) == {"data", "teacher", "train", "eval"} for r in records)
     # the teacher was trained once per store, whoever needed it first
-    assert all(len(list((tmp_path / f"w{n}" / "teachers").glob("*.pt"))) == 1 for n in (1, 2, 4))
+    assert all(len(list((tmp_path / f"w{n}" / "teachers").glob("*.pt"))) == 1 for n in (1, 3))
 
 
 def test_a_run_here_uses_the_run_threads_and_gives_the_threads_back(tmp_path):
