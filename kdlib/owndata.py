@@ -369,8 +369,8 @@ def _refuse_empty(df, features, label, empty, file_name) -> None:
     if bad[:, -1].any():
         places.append(f"the label column rows {_rows(np.flatnonzero(bad[:, -1]))}")
     raise ConfigError(f"data: {file_name} has {int(bad.sum())} NaN or infinite value(s): {'; '.join(places)} {ROWS}; "
-                      "allowed: finite numbers only (fill those cells, or pass drop_missing=True to leave the rows "
-                      "with empty cells out)")
+                      "allowed: a finite number or a category in every feature and label cell (fill those cells, or "
+                      "pass drop_missing=True to leave out the rows with empty cells)")
 
 
 def _encode(df, features, categories, file_name, rows):
