@@ -161,8 +161,8 @@ def test_c1_notebook_with_a_vit_student_is_a_variant(tmp_path):
     CNN's C1 results are never overwritten."""
     figures = tmp_path / "figures"
     nb = execute(notebook("01"), tmp_path / "vit.ipynb", profile="smoke", student="vit-tiny", seeds=[0],
-                 tau_rules=["validation", "fixed"], fractions=[0.1, 1.0], tau_grid=[1, 100], results_dir=str(tmp_path / "results"), figures_dir=str(figures),
-                 device="cpu")
+                 tau_rules=["validation", "fixed"], fractions=[0.1, 1.0], tau_grid=[1, 100],
+                 results_dir=str(tmp_path / "results"), figures_dir=str(figures), device="cpu")
     assert {p.stem for p in figures.glob("*.png")} == {"c1_data_efficiency_vit-tiny_from_cnn-tiny_mnist1d_smoke"}
     board = json.loads((figures / "scoreboard.json").read_text())
     assert list(board) == ["C6-ViT/mnist1d/smoke"]
@@ -226,7 +226,8 @@ def cifar_here(monkeypatch, tmp_path):
 
 
 def _cifar_setup(prefix, tmp_path, **parameters):
-    """Notebook `prefix`'s set-up on fake CIFAR-10 at the smallest budget; checks the setting's name and file names."""
+    """Notebook `prefix`'s set-up on fake CIFAR-10 at the smallest budget; checks the setting's name (dataset and
+    recipe: what names its figures and scoreboard rows) and device."""
     ns = setup(notebook(prefix), **{"profile": "smoke", "dataset": "cifar10", "device": "cpu", "fractions": [1.0],
                                     "seeds": [0], "lr_grid": [0.1], **_folders(tmp_path), **parameters})
     S = ns["S"]
@@ -243,7 +244,9 @@ def test_the_paper_recipe_on_cifar(tmp_path, cifar_here):
     assert (S.kd.student, S.kd.teacher, S.lr_grid) == ("resnet20", "resnet20", [0.1])  # the smoke paper recipe
     df = S.sweep(S.grid(), desc="paper recipe")
     assert (df["status"] == "ok").all() and len(df) == 2 and set(df["student"]) == {"resnet20"}
-    paths = S.save(plt.figure(), "c1_data_efficiency")
+    fig = plt.figure()
+    paths = S.save(fig, "c1_data_efficiency")
+    plt.close(fig)
     assert [p.name for p in paths] == [f"c1_data_efficiency_{name}_smoke.png", f"c1_data_efficiency_{name}_smoke.pdf"]
     S.record("C1", "data efficiency", analysis.constant("inconclusive", len(S.seeds)), "a test row", {}, "01")
     board = json.loads((tmp_path / "figures" / "scoreboard.json").read_text())
