@@ -39,6 +39,23 @@ def _empty_teacher_memory():
         torch.set_num_threads(1)  # a test that set another count leaves none behind
 
 
+@pytest.fixture
+def fake_cifar10(monkeypatch, tmp_path):
+    """torchvision's CIFAR classes replaced, in this process, by small fake ones (tests/fake_cifar.py: 300 training and
+    100 test images), the data caches emptied around the test; yields the test's results folder."""
+    import fake_cifar
+    import kdlib.data
+    import kdlib.tasks
+
+    fake_cifar.install(monkeypatch)
+    monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
+    kdlib.data._cifar.cache_clear()
+    kdlib.tasks._data_on.cache_clear()
+    yield tmp_path / "results"
+    kdlib.data._cifar.cache_clear()
+    kdlib.tasks._data_on.cache_clear()
+
+
 def pytest_runtest_logreport(report):
     _seconds[report.nodeid] += report.duration  # on the controller too: xdist forwards every worker's reports
 

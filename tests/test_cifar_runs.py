@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 import fake_cifar
-import kdlib.data
 import kdlib.tasks
 from kdlib import signals
 from kdlib.config import RECIPES, make_config, profile_defaults
@@ -126,18 +125,6 @@ def test_bf16_autocast_trains_and_predicts_float32_logits():
 
 
 # --- a sweep on small fake CIFAR images -----------------------------------------------------------------------------
-
-@pytest.fixture
-def fake_cifar10(monkeypatch, tmp_path):
-    """torchvision's CIFAR10 replaced by 300 training and 100 test images; the data caches emptied around the test."""
-    fake_cifar.install(monkeypatch)
-    monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
-    kdlib.data._cifar.cache_clear()
-    kdlib.tasks._data_on.cache_clear()
-    yield tmp_path / "results"
-    kdlib.data._cifar.cache_clear()
-    kdlib.tasks._data_on.cache_clear()
-
 
 def test_a_cifar_sweep_runs_on_the_cpu_and_reruns_nothing(fake_cifar10):
     configs = [make_config("smoke", "cifar10", method=m, fraction=f, seed=0) for m in ("labels", "kd")

@@ -12,8 +12,6 @@ import pytest
 import torch
 
 import fake_cifar
-import kdlib.data
-import kdlib.tasks
 from kdlib import analysis
 from kdlib.errors import ConfigError
 from nbsetup import NOTEBOOKS, execute, notebook, setup
@@ -213,18 +211,6 @@ def test_claim_notebook_runs_on_cifar_at_smoke(tmp_path, monkeypatch):
     assert board and all(key.endswith("/cifar10-fast/smoke") for key in board)
 
 
-@pytest.fixture
-def cifar_here(monkeypatch, tmp_path):
-    """torchvision's CIFAR classes faked in this process, the data caches emptied around the test."""
-    fake_cifar.install(monkeypatch)
-    monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
-    kdlib.data._cifar.cache_clear()
-    kdlib.tasks._data_on.cache_clear()
-    yield
-    kdlib.data._cifar.cache_clear()
-    kdlib.tasks._data_on.cache_clear()
-
-
 def _cifar_setup(prefix, tmp_path, **parameters):
     """Notebook `prefix`'s set-up on fake CIFAR-10 at the smallest budget; checks the setting's name (dataset and
     recipe: what names its figures and scoreboard rows) and device."""
@@ -236,7 +222,7 @@ def _cifar_setup(prefix, tmp_path, **parameters):
     return ns, S, name
 
 
-def test_the_paper_recipe_on_cifar(tmp_path, cifar_here):
+def test_the_paper_recipe_on_cifar(tmp_path, fake_cifar10):
     """Notebook 01 with recipe="paper": its ResNet students train, and its figures and rows are named by the recipe."""
     import matplotlib.pyplot as plt
 
@@ -260,7 +246,7 @@ def _all_train(S, runs):
     return df
 
 
-def test_what_notebooks_02_and_03_run_on_cifar(tmp_path, cifar_here):
+def test_what_notebooks_02_and_03_run_on_cifar(tmp_path, fake_cifar10):
     """The smoothing controls of 02 (label smoothing, the class-agnostic smoothed teacher at the authors' T = 100,
     matched smoothing) and the argmax control of 03 (its other controls: tests/test_cifar_runs.py), from each
     notebook's own set-up, on augmented fake CIFAR batches with the online teacher: all of them train."""
@@ -273,7 +259,7 @@ def test_what_notebooks_02_and_03_run_on_cifar(tmp_path, cifar_here):
     _all_train(S, runs + [("03", S.config("kd", f, s, signal="argmax"))])
 
 
-def test_what_notebooks_04_and_05_run_on_cifar(tmp_path, cifar_here):
+def test_what_notebooks_04_and_05_run_on_cifar(tmp_path, fake_cifar10):
     """04's logit matching and teacher-only τ, 05's λ, reverse KL, the recipe's size ladder and a teacher on half of
     the pool, from each notebook's own set-up, on fake CIFAR: all of them train (the ladder's pairs are built and
     checked; training the larger ConvNet here would add nothing the other runs do not exercise)."""
