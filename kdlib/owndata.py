@@ -169,7 +169,8 @@ def _parts(source, label, features, split_column, drop_missing, csv):
             raise ConfigError(f"data={_short(source)}: a dict of splits needs exactly the keys train, val, test; "
                               f"got {sorted(map(str, keys))}")
         # one encoding for the three files: class names and categories from all of them
-        vocab = _vocabulary([source[s] for s in SPLITS if _is_csv(source[s])], label, features, split_column)
+        vocab = _split_files_vocabulary([source[s] for s in SPLITS if _is_csv(source[s])], label, features,
+                                        split_column)
         parts, raw = {}, None
         for s in SPLITS:
             parameter = f"data['{s}']"
@@ -183,8 +184,7 @@ def _parts(source, label, features, split_column, drop_missing, csv):
             raw = raw if raw is not None else part.get("raw")
             _collect(csv, part)
         return parts, csv.pop("columns", None), "the reader's own train / val / test"
-    vocab = _vocabulary([source], label, features, split_column) if _is_csv(source) else None
-    part = _one(source, label, features, split_column, "data", drop_missing, vocab)
+    part = _one(source, label, features, split_column, "data", drop_missing)
     _collect(csv, part)
     columns = csv.pop("columns", None)
     part = {k: v for k, v in part.items() if k in SPLITS or k == "all"}
@@ -273,10 +273,9 @@ def _is_text(column) -> bool:
     return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
 
 
-def _vocabulary(paths, label, features, split_column) -> dict:
-    """The encoding shared by every file of one data set: the class names (sorted, when the label column is text in
-    some file) and each text feature column's categories (sorted, over every file). Unreadable files and unknown
-    columns are left to the full read, which names them."""
+def _split_files_vocabulary(paths, label, features, split_column) -> dict:
+    """`_vocabulary` over the CSV files of the three splits (a file that cannot be read is left to its own read,
+    which names the problem)."""
     import pandas as pd
 
     frames = []
@@ -285,6 +284,13 @@ def _vocabulary(paths, label, features, split_column) -> dict:
             frames.append(pd.read_csv(p))
         except Exception:
             pass
+    return _vocabulary(frames, label, features, split_column)
+
+
+def _vocabulary(frames, label, features, split_column) -> dict:
+    """The encoding shared by every file of one data set: the class names (sorted, when the label column is text in
+    some file) and each text feature column's categories (sorted, over every file). Unknown columns are left to the
+    full read, which names them."""
     names, categories = set(), {}
     text_label = False
     for df in frames:
@@ -302,7 +308,7 @@ def _vocabulary(paths, label, features, split_column) -> dict:
 
 def _read_csv(path: Path, label, features, split_column, parameter, drop_missing=False, vocab=None) -> dict:
     df = _read_frame(path, parameter)
-    vocab = vocab or _vocabulary([path], label, features, split_column)
+    vocab = vocab or _vocabulary([df], label, features, split_column)
     where = f"{parameter}={str(path)!r}"
     if label is None:
         raise ConfigError(f"label=None with {where}: a CSV file needs its label column named; allowed: one of its "
