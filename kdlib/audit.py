@@ -347,8 +347,9 @@ def prepare(data=None, label: str | None = None, *, profile: str = "cpu", featur
 
     data: a .csv or .npz file, arrays, or a dict of splits (kdlib.owndata.read; None: the embedded example,
     scikit-learn's breast cancer data as a CSV, label "diagnosis"); a CSV as it comes: class names, text categories
-    and true/false columns are encoded (kdlib.owndata), and `drop_missing=True` leaves out rows with empty cells. student / teacher: a kdlib family (MODELS) or a
-    factory "package.module:function" called as function(input_shape, num_classes); None: the profile's.
+    and true/false columns are encoded (kdlib.owndata), and `drop_missing=True` leaves out rows with empty cells.
+    student / teacher: a kdlib family (MODELS) or a factory "package.module:function" called as
+    function(input_shape, num_classes); None: the profile's.
     teacher_checkpoint: a state_dict file for the teacher architecture (not trained here; its SHA-256 keys the runs).
     fractions, seeds, taus, lr_grid: None takes the profile's (BUDGETS). train / teacher_train: TrainConfig fields
     that replace the profile's (e.g. {"min_steps": 2000})."""

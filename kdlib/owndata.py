@@ -343,7 +343,7 @@ def _read_csv(path: Path, label, features, split_column, parameter, drop_missing
     elif empty.any():
         _refuse_empty(df, features, label, empty, path.name)
     x, columns, notes = _encode(df, features, vocab["categories"], path.name, rows)
-    y, names = _label_values(df[label], label, path.name, vocab["names"])
+    y, names = _label_values(df[label], vocab["names"])
     file_rows = rows if dropped else None
     common = {"columns": tuple(columns), "raw": tuple(features), "names": names, "encoding": tuple(notes),
               "dropped": dropped}
@@ -367,9 +367,9 @@ def _read_csv(path: Path, label, features, split_column, parameter, drop_missing
 
 def _refuse_empty(df, features, label, empty, file_name) -> None:
     """Empty cells, without drop_missing: how many and where (columns, rows), infinite numbers counted with them."""
-    x = df[features].apply(lambda c: c if not _is_text(c) else c.isna() * 0.0).to_numpy(dtype=np.float64)
     bad = empty.copy()
-    bad[:, :-1] |= np.isinf(x)
+    numeric = [j for j, c in enumerate(features) if not _is_text(df[c])]
+    bad[:, numeric] |= np.isinf(df[[features[j] for j in numeric]].to_numpy(dtype=np.float64))
     places = [f"column {str(c)!r} rows {_rows(np.flatnonzero(bad[:, j]))}" for j, c in enumerate(features)
               if bad[:, j].any()]
     if bad[:, -1].any():
@@ -419,7 +419,7 @@ def _encode(df, features, categories, file_name, rows):
     return np.concatenate(blocks, axis=1), columns, notes
 
 
-def _label_values(column, label, file_name, names=None):
+def _label_values(column, names=None):
     """A label column as numbers (checked for integers 0..K-1 later) and the class names: text labels become their
     index in `names` (sorted; None: this column's own names)."""
     if not _is_text(column):
