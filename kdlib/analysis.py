@@ -8,10 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-LEVEL = 0.95  # the confidence level of every verdict's interval
-RULE = ("per seed, the difference d the claim is about (positive: the claim holds); the 95% t-interval of its mean "
-        "over seeds: reproduced if the interval lies above 0, not reproduced if it lies below 0, inconclusive if it "
-        "contains 0; the same rule on each half of the seeds (first and second half, by seed) checks it")
+LEVEL = 0.95  # the level of the intervals shown (the scoreboard's rule and levels: kdlib.claims)
 
 
 def summarize(df: pd.DataFrame, metric: str = "test_acc", by=("method", "fraction")) -> pd.DataFrame:
@@ -136,24 +133,12 @@ def decide(low: float, high: float) -> str:
 
 
 def judge(d, level: float = LEVEL) -> dict:
-    """The verdict on per-seed differences d (a Series indexed by seed; positive = the claim holds), with its
-    interval, and the same rule on each half of the seeds (sorted; the first half takes the odd one out). The
-    halves 'agree' when they reach the same verdict: a replication inside the run."""
+    """The reading of per-seed differences d (positive: the gain is real) by their two-sided t-interval at `level`:
+    its verdict (`decide`), mean, bounds and seed count. The scoreboard's rows use kdlib.claims instead."""
     d = pd.Series(d, dtype=float).dropna().sort_index()
     mean, low, high = interval(d, level)
-    k = (len(d) + 1) // 2
-    halves = [decide(*interval(part, level)[1:]) for part in (d.iloc[:k], d.iloc[k:])]
     return {"verdict": decide(low, high), "mean": mean, "low": low, "high": high, "n_seeds": int(len(d)),
-            "level": level, "halves": halves, "halves_agree": halves[0] == halves[1]}
-
-
-def _joined(judgements, rule) -> dict:
-    js = list(judgements.values()) if isinstance(judgements, dict) else list(judgements)
-    if not js:
-        raise ValueError("no verdicts to combine")
-    halves = [rule([j["halves"][i] for j in js]) for i in (0, 1)]
-    return {"verdict": rule([j["verdict"] for j in js]), "halves": halves, "halves_agree": halves[0] == halves[1],
-            "n_seeds": min(j["n_seeds"] for j in js), "level": js[0]["level"]}
+            "level": level}
 
 
 def gain_intervals(df: pd.DataFrame, method: str, baseline: str = "labels", col: str = "method",
@@ -186,87 +171,16 @@ def choose(df: pd.DataFrame, order, col: str = "row", by: str = "fraction", metr
     return out
 
 
-def combine_verdicts(verdicts) -> str:
-    """One verdict for a factor from one per setting of it (per λ, per teacher-student pair, ...): 'reproduced' if
-    every setting is, 'not reproduced' if every one is not, 'mixed' if some settings pass and others fail (the only
-    use of 'mixed'), 'inconclusive' otherwise (some undecided, none contradicting another)."""
-    vs = list(verdicts)
-    if not vs:
-        raise ValueError("no verdicts to combine")
-    passes = any(v in ("reproduced", "mixed") for v in vs)
-    fails = any(v in ("not reproduced", "mixed") for v in vs)
-    if passes and fails:
-        return "mixed"
-    if all(v == "reproduced" for v in vs):
-        return "reproduced"
-    if all(v == "not reproduced" for v in vs):
-        return "not reproduced"
-    return "inconclusive"
-
-
-def all_verdicts(verdicts) -> str:
-    """A claim that needs every part (C2: KD beats every smoothing control): 'reproduced' if every part is, 'not
-    reproduced' if any part is not, 'inconclusive' otherwise."""
-    vs = list(verdicts)
-    if not vs:
-        raise ValueError("no verdicts to combine")
-    if any(v == "not reproduced" for v in vs):
-        return "not reproduced"
-    return "reproduced" if all(v == "reproduced" for v in vs) else "inconclusive"
-
-
-def any_verdicts(verdicts) -> str:
-    """A claim that one case suffices for (Fidelity-2: some pair is a counter-example): 'reproduced' if any case
-    is, 'not reproduced' if every case is not, 'inconclusive' otherwise."""
-    vs = list(verdicts)
-    if not vs:
-        raise ValueError("no verdicts to combine")
-    if any(v == "reproduced" for v in vs):
-        return "reproduced"
-    return "not reproduced" if all(v == "not reproduced" for v in vs) else "inconclusive"
-
-
-def combine(judgements) -> dict:
-    """`combine_verdicts` over judgements (a factor's settings), halves included."""
-    return _joined(judgements, combine_verdicts)
-
-
-def all_of(judgements) -> dict:
-    """`all_verdicts` over judgements, halves included."""
-    return _joined(judgements, all_verdicts)
-
-
-def any_of(judgements) -> dict:
-    """`any_verdicts` over judgements, halves included."""
-    return _joined(judgements, any_verdicts)
-
-
-def constant(verdict: str, n_seeds: int) -> dict:
-    """A judgement that needs no interval (e.g. C4 when one τ is best everywhere): the same verdict on both halves."""
-    return {"verdict": verdict, "halves": [verdict, verdict], "halves_agree": True, "n_seeds": int(n_seeds),
-            "level": LEVEL}
-
-
 def show(j: dict, digits: int = 3, scale: float = 1.0, unit: str = "") -> str:
-    """'reproduced, mean 0.12 [0.05, 0.19] (95%), halves reproduced / inconclusive' for printing."""
-    out = j["verdict"]
-    if "low" in j:
-        f = lambda x: f"{scale * x:.{digits}g}{unit}" if math.isfinite(x) else ("−∞" if x < 0 else "∞")
-        out += f", mean {f(j['mean'])} [{f(j['low'])}, {f(j['high'])}] ({100 * j['level']:.0f}%)"
-    out += f"; halves {j['halves'][0]} / {j['halves'][1]}" + ("" if j["halves_agree"] else " (DISAGREE)")
-    return out
+    """'reproduced, mean 0.12 [0.05, 0.19] (95%)' for printing."""
+    f = lambda x: f"{scale * x:.{digits}g}{unit}" if math.isfinite(x) else ("−∞" if x < 0 else "∞")
+    return f"{j['verdict']}, mean {f(j['mean'])} [{f(j['low'])}, {f(j['high'])}] ({100 * j['level']:.0f}%)"
 
 
 def gains(df: pd.DataFrame, names, baseline: str = "labels", col: str = "variant", metric: str = "test_acc",
           higher_is_better: bool = True) -> dict:
     """name -> relative_gain(df, name, baseline) for each name (a value of `col`), paired by seed."""
     return {n: relative_gain(df, n, baseline, metric, higher_is_better, col) for n in names}
-
-
-def verdicts(df: pd.DataFrame, gains_by_name: dict, baseline="labels", col: str = "row") -> dict:
-    """name -> C1's verdict (verdict_growing_gain) for each entry of `gains` (baseline: one name, or name -> its own)."""
-    base = lambda n: baseline[n] if isinstance(baseline, dict) else baseline
-    return {n: verdict_growing_gain(g, df, n, base(n), col=col) for n, g in gains_by_name.items()}
 
 
 def verdict_growing_gain(gain: pd.DataFrame, df: pd.DataFrame, method: str, baseline: str = "labels",

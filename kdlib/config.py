@@ -305,7 +305,7 @@ def grid(profile: str = "cpu", methods=("labels", "kd"), fractions=None, seeds=N
     """Every (method, fraction, seed) combination, validated before anything runs."""
     p = profile_defaults(profile, dataset, recipe)
     fractions = p["fractions"] if fractions is None else fractions
-    seeds = p["seeds"] if seeds is None else seeds
+    seeds = p["seeds"][:p["looks"][0]] if seeds is None else seeds  # the first look's (kdlib.claims)
     if len(list(seeds)) == 0:
         raise ConfigError("seeds=[] is empty; allowed: a non-empty list of integers >= 0")
     if len(list(fractions)) == 0:

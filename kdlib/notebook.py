@@ -6,8 +6,9 @@
 resolves the profile's defaults and the notebook's parameters (explicit values win), checks every one of them before
 any training, and picks the device. `S.config(method, fraction, seed, **knobs)` is one run of the notebook with the
 student learning rate chosen for (method, α) on validation data (`S.lr`, computed on first use); `S.sweep` runs a
-list of configs (or of (row name, config) pairs) through the store; `S.save` and `S.record` write the figure and the
-scoreboard entry under the setting's name. `dataset="shakespeare"` gives the language-model setting of C6.
+list of configs (or of (row name, config) pairs) through the store; `S.decide(row, spec_for, ctx)` runs a scoreboard
+row's sweep look by look (kdlib.claims: seeds added only where the row is open) and judges it; `S.save` and
+`S.record` write the figure and the scoreboard entry under the setting's name. `dataset="shakespeare"` gives the language-model setting of C6.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import plots, scoreboard
+from . import claims, plots, scoreboard
 from .analysis import choose, select_on_validation
 from .config import make_config, make_lm_config, models_for, profile_defaults
 from .errors import ConfigError, check_list, check_nonempty, check_range
@@ -38,7 +39,9 @@ class Setting:
     dataset: str
     name: str  # names the figures and scoreboard rows: the dataset, with its recipe on CIFAR ("cifar10-fast")
     fractions: list
-    seeds: list
+    seeds: list  # the first look's seeds: what every run of the notebook gets
+    schedule: list  # every seed a row may get, in order (kdlib.claims adds them look by look)
+    looks: tuple  # the seed counts at which rows are judged (one look when the notebook was given its seeds)
     lr_grid: list
     device: str  # as given ("auto", "cpu", ...); `dev` is what it resolved to
     dev: object
@@ -51,6 +54,7 @@ class Setting:
     workers: int | None = None  # runs at once (None: $KDLIB_WORKERS, else one per core)
     _lr: pd.DataFrame | None = field(default=None, repr=False)
     machines: set = field(default_factory=set, repr=False)  # where this setting's runs ran (kdlib.devices.machine)
+    judgements: dict = field(default_factory=dict, repr=False)  # row -> its judgement (S.decide)
 
     @property
     def language(self) -> bool:
@@ -147,6 +151,25 @@ class Setting:
                 self.machines |= set(df[col].dropna())
         return df
 
+    def decide(self, row: str, spec_for, ctx: dict, desc: str = "runs", claim=None) -> pd.DataFrame:
+        """Run a scoreboard row's sweep and judge it by kdlib.claims' rule: `spec_for(seeds)` gives the notebook's
+        (row name, config) pairs for those seeds, `ctx` what the row's difference d reads (kdlib.claims). The first
+        look runs every pair at the first seeds; later looks add seeds only to the runs that open settings read,
+        up to the row's cap. Returns the table of every run; the judgement waits in `S.judgements[row]`."""
+        c = claim or claims.claim_for(row)
+        looks = c.looks(self.looks[0], self.looks, explicit=len(self.looks) == 1)
+        df, j = claims.decide(c, ctx, spec_for, lambda spec: self.sweep(spec, desc=f"{desc}"), self.schedule, looks)
+        self.judgements[row] = j
+        return df
+
+    def seeds_text(self, df=None) -> str:
+        """'4 seeds', or '4–8 seeds' when a row added seeds to some of its runs."""
+        if df is None or "seed" not in df or df.empty:
+            return f"{len(self.seeds)} seeds"
+        per = df[df["status"] == "ok"].groupby(["row", "fraction"] if "row" in df else ["fraction"])["seed"].nunique()
+        lo, hi = (int(per.min()), int(per.max())) if len(per) else (len(self.seeds),) * 2
+        return f"{lo} seeds" if lo == hi else f"{lo}–{hi} seeds"
+
     def stored(self, cfg) -> dict:
         """The stored record of a finished run (its config, metrics and, for a language model, its sample)."""
         return Store(self.results_dir).get(cfg.key())
@@ -165,13 +188,17 @@ class Setting:
         """Write the figure as <figures_dir>/<base>_<setting>_<profile>.png and .pdf."""
         return plots.save(fig, self.figures_dir, f"{base}_{self.name}_{self.profile}")
 
-    def record(self, claim: str, title: str, judgement: dict, criterion: str, numbers: dict, notebook: str,
-               figure=None, summary: str = "") -> dict:
-        """The claim's scoreboard entry, under the setting's name and profile, with the machines its runs ran on
-        (`judgement`: from kdlib.analysis.judge / combine / all_of / any_of; see kdlib.scoreboard.record)."""
-        return scoreboard.record(self.figures_dir, claim, title, judgement, criterion, numbers, self.profile,
-                                 self.name, notebook, figure=str(figure) if figure is not None else None,
-                                 machines=self.machines, summary=summary)
+    def record(self, claim: str, numbers: dict, figure=None, summary: str = "", judgement=None,
+               title: str | None = None) -> dict:
+        """The row's scoreboard entry (its judgement from `S.decide`, its declaration from kdlib.claims), under the
+        setting's name and profile, with the machines its runs ran on; prints the verdict."""
+        c = claims.claim_for(claim)
+        j = judgement or self.judgements[claim]
+        entry = scoreboard.record(self.figures_dir, claim, title or c.title, j, c, numbers, self.profile, self.name,
+                                  figure=str(figure) if figure is not None else None, machines=self.machines,
+                                  summary=summary)
+        print(f"VERDICT {claim} ({self.name}, {self.profile}): {j['verdict'].upper()} — {claims.show(j, unit=c.unit)}")
+        return entry
 
 
 def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, seeds=None, n_seeds=None,
@@ -179,7 +206,8 @@ def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, see
             workers=None, **knobs) -> Setting:
     """The resolved setting of a notebook, every value checked before any training (see the module docstring).
 
-    fractions / seeds / lr_grid: None takes the profile's (seeds: its first `n_seeds`, None: all). `tune_on`: the α
+    fractions / seeds / lr_grid: None takes the profile's (seeds: its schedule, judged in looks; `n_seeds` keeps its
+    first n_seeds in one look). Seeds given explicitly are one look. `tune_on`: the α
     at which learning rates are chosen (default: `fractions`). `knobs` (tau, student, teacher, ...) go into every
     config; None means the profile's. `workers`: runs at once (None: $KDLIB_WORKERS, else one per core)."""
     knobs = {k: v for k, v in knobs.items()}
@@ -194,7 +222,12 @@ def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, see
         knobs.update(dataset=dataset, recipe=recipe)
         name = dataset if p["recipe"] is None else f"{dataset}-{p['recipe']}"
     fractions = sorted(float(f) for f in (p["fractions"] if fractions is None else fractions))
-    seeds = [int(s) for s in (p["seeds"][:n_seeds] if seeds is None else seeds)]
+    if seeds is None and n_seeds is None:
+        schedule, looks = [int(s) for s in p["seeds"]], tuple(p["looks"])
+    else:
+        schedule = [int(s) for s in (p["seeds"][:n_seeds] if seeds is None else seeds)]
+        looks = (len(schedule),)
+    seeds = schedule[:looks[0]]
     lr_grid = list(p.get("lr_grid", ()) if lr_grid is None else lr_grid)
     for label, values in (("fractions", fractions), ("seeds", seeds), ("lr_grid", lr_grid)):
         check_nonempty(label, values)
@@ -202,16 +235,19 @@ def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, see
         check_range("lr_grid", lr, low=0, low_open=True)
     dev = resolve_device(device)
     resolve_workers(workers)
-    S = Setting(profile, dataset, name, fractions, seeds, lr_grid, device, dev, results_dir, figures_dir, p, knobs,
+    S = Setting(profile, dataset, name, fractions, seeds, schedule, looks, lr_grid, device, dev, results_dir,
+                figures_dir, p, knobs,
                 kd=None, tune_on=sorted(float(f) for f in (fractions if tune_on is None else tune_on)), workers=workers)
     # every point is validated now, before any training
     for m in ("labels", "kd"):
         for f in S.tune_on + fractions:
-            for s in seeds:
+            for s in schedule:
                 S.make(method=m, fraction=f, seed=s)
     S.kd = S.make(method="kd", fraction=fractions[-1], seed=seeds[-1])
     check_folder("results_dir", results_dir)  # last: a bad value above leaves nothing behind
     check_folder("figures_dir", figures_dir)
-    print(f"profile={profile} dataset={name} device={dev} seeds={seeds} student={S.kd.student} "
+    print(f"profile={profile} dataset={name} device={dev} seeds={seeds}"
+          + (f" (then up to {len(schedule)} where a row is open: looks at {', '.join(map(str, looks))})"
+             if len(looks) > 1 else "") + f" student={S.kd.student} "
           f"teacher={S.kd.teacher} τ={S.kd.tau:g} α grid={fractions}")
     return S

@@ -1,10 +1,10 @@
-"""The claims scoreboard: one entry per (claim, dataset, profile), kept as JSON and rendered as Markdown, and the
+"""The claims scoreboard: one entry per (row, dataset, profile), kept as JSON and rendered as Markdown, and the
 README's results section written from it.
 
-Each notebook calls `record(...)` with its judgement (`kdlib.analysis.judge`, `combine`, `all_of`, `any_of`): the
-verdict, the interval it rests on, the verdicts of each half of the seeds, and the machines its runs ran on.
-`python -m kdlib reproduce` gathers the same files; `python -m kdlib readme` (also run by `reproduce`) rewrites the
-README's block between `README_START` and `README_END` from `figures/scoreboard.json`, so no number there is typed.
+Each notebook judges a row with `S.decide` (kdlib.claims: the rule, Δ, the looks) and records it with `S.record`:
+the outcome, each setting's mean of d, interval, seeds and margin, and the machines its runs ran on.
+`python -m kdlib readme` (also run by `reproduce`) rewrites the README's block between `README_START` and
+`README_END` from `figures/scoreboard.json`, so no number there is typed.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
-from .analysis import LEVEL, RULE
+from .claims import CLAIMS, LOOKS, Claim, rule_text
 from .store import atomic_write_text
 
 README_START = "<!-- results:start (written by `python -m kdlib readme` from figures/scoreboard.json; do not edit) -->"
@@ -35,26 +35,34 @@ def _finite(x):
     return round(float(x), 4) if x is not None and math.isfinite(x) else None
 
 
-def record(directory, claim: str, title: str, judgement: dict, criterion: str, numbers: dict, profile: str,
-           dataset: str, notebook: str, figure: str | None = None, machines=(), summary: str = "") -> dict:
-    """Add or replace this claim's entry and rewrite both files. Returns the entry.
+def _setting(s: dict) -> dict:
+    return {"outcome": s["outcome"], "mean": _finite(s["mean"]), "interval": [_finite(s["low"]), _finite(s["high"])],
+            "seeds": int(s["n_seeds"]), "margin": _finite(s["margin"]), "look": s.get("look"),
+            "smaller_than_delta": bool(s.get("smaller_than_delta"))}
 
-    `judgement`: a dict of kdlib.analysis (its verdict, its halves and, for one difference, its interval);
-    `criterion`: what the difference d is, in words; `summary`: a sentence for readers, formatted from the runs;
-    `machines`: the `kdlib.devices.machine` lines of the runs behind it."""
-    if not isinstance(judgement, dict) or not {"verdict", "halves"} <= set(judgement):
-        raise TypeError(f"judgement={judgement!r}: pass the dict of kdlib.analysis.judge / combine / all_of / any_of")
-    entry = {"claim": claim, "title": title, "verdict": judgement["verdict"], "criterion": criterion,
-             "rule": RULE, "level": judgement.get("level", LEVEL), "n_seeds": judgement.get("n_seeds"),
+
+def record(directory, row: str, title: str, judgement: dict, claim: Claim, numbers: dict, profile: str,
+           dataset: str, figure: str | None = None, machines=(), summary: str = "") -> dict:
+    """Add or replace this row's entry and rewrite both files. Returns the entry.
+
+    `judgement`: kdlib.claims' (S.decide); `claim`: the row's declaration; `summary`: a sentence for readers,
+    formatted from the runs; `machines`: the `kdlib.devices.machine` lines of the runs behind it."""
+    if not isinstance(judgement, dict) or not {"verdict", "settings", "margin"} <= set(judgement):
+        raise TypeError(f"judgement={judgement!r}: pass the judgement of kdlib.claims (S.decide / claims.judgement)")
+    entry = {"claim": row, "title": title, "verdict": judgement["verdict"], "d": claim.d, "kind": claim.kind,
+             "delta": claim.delta, "unit": claim.unit, "delta_reason": claim.delta_reason,
+             "level": round(judgement["level"], 5), "looks": judgement["looks"], "n_seeds": judgement["n_seeds"],
+             "min_seeds": judgement["min_seeds"], "margin": _finite(judgement["margin"]),
              "mean": _finite(judgement.get("mean")),
              "interval": [_finite(judgement["low"]), _finite(judgement["high"])] if "low" in judgement else None,
-             "halves": list(judgement["halves"]), "halves_agree": bool(judgement["halves_agree"]),
+             "smaller_than_delta": bool(judgement.get("smaller_than_delta")), "counts": judgement["counts"],
+             "settings": {k: _setting(v) for k, v in judgement["settings"].items()},
              "numbers": numbers, "summary": summary, "machines": sorted(set(m for m in machines if m)),
-             "profile": profile, "dataset": dataset, "notebook": notebook,
+             "profile": profile, "dataset": dataset, "notebook": claim.notebook,
              "figure": Path(figure).name if figure else None,  # beside the scoreboard, so a relative name
              "kdlib_version": __version__, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     board = load(directory)
-    board[f"{claim}/{dataset}/{profile}"] = entry
+    board[f"{row}/{dataset}/{profile}"] = entry
     json_path, md_path = _paths(directory)
     atomic_write_text(json_path, json.dumps(board, indent=1, sort_keys=True))
     atomic_write_text(md_path, to_markdown(board))
@@ -65,16 +73,36 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def interval_text(e: dict) -> str:
-    """'0.19 [0.05, 0.33]' (the mean of d and its interval), or '—' for a row judged from several intervals."""
-    if not e.get("interval"):
+def _num(x, unit: str) -> str:
+    if x is None:
+        return "?"
+    return f"{100 * x:.3g}{unit}" if unit in ("%", " points") else f"{x:.3g}"
+
+
+def interval_text(e: dict, s: dict | None = None) -> str:
+    """'12.4% [8.1, 16.7]' (the mean of d and its interval, in d's unit), or '—' for a row of several settings."""
+    s = s or e
+    if not s.get("interval"):
         return "—"
-    lo, hi = (("−∞" if i == 0 else "∞") if x is None else f"{x:.3g}" for i, x in enumerate(e["interval"]))
-    return f"{_fmt(e['mean'])} [{lo}, {hi}]"
+    scale = 100 if e.get("unit") in ("%", " points") else 1
+    lo, hi = ((("−∞" if i == 0 else "∞") if x is None else f"{scale * x:.3g}") for i, x in enumerate(s["interval"]))
+    return f"{_num(s['mean'], e.get('unit', ''))} [{lo}, {hi}]"
 
 
-def halves_text(e: dict) -> str:
-    return f"{e['halves'][0]} / {e['halves'][1]}" + ("" if e["halves_agree"] else " ⚠ **halves disagree**")
+def seeds_text(e: dict) -> str:
+    lo, hi = e.get("min_seeds", e["n_seeds"]), e["n_seeds"]
+    return f"{hi}" if lo == hi else f"{lo}–{hi}"
+
+
+def verdict_text(e: dict) -> str:
+    v = f"**{e['verdict']}**" + (" (smaller than Δ)" if e.get("smaller_than_delta") else "")
+    if len(e.get("settings", {})) > 1:
+        v += " (" + ", ".join(f"{c} {o}" for o, c in e["counts"].items()) + ")"
+    return v
+
+
+def margin_text(e: dict) -> str:
+    return "—" if e.get("margin") is None else f"{e['margin']:.2f}"
 
 
 def machines(board: dict) -> list[str]:
@@ -82,23 +110,37 @@ def machines(board: dict) -> list[str]:
     return sorted({m for e in board.values() for m in e.get("machines", [])})
 
 
+def _rule_lines() -> list[str]:
+    return [f"**Rule** (every row): {rule_text()}.", "",
+            "**Margin**: how far a row's interval lies past the boundary that decided it (for an open row: how far short "
+            "of the nearest one), in half-widths of the interval; a factor row gives its closest setting's. A margin "
+            "below about 0.5 is a verdict another draw of the seeds (or another machine) could change."]
+
+
 def to_markdown(board: dict) -> str:
+    """Every row in detail: its outcome, d, Δ and why, each setting's interval, seeds and margin, its numbers."""
     lines = ["# Claims scoreboard", "",
-             "Written by the notebooks (`python -m kdlib reproduce`); each verdict is computed from the runs.", "",
-             f"**Rule** (every row): {RULE}. A factor's row (C5, Fidelity-3, Pitfall) is *mixed* when some of its "
-             "settings are reproduced and others not reproduced.", "",
-             "**Made on**: " + ("; ".join(machines(board)) or "—"), "",
-             "| claim | dataset | profile | verdict | d: mean [95% interval] | halves of the seeds | seeds | criterion "
-             "| numbers | figure |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for key in sorted(board):
+             "Written by the notebooks (`python -m kdlib reproduce`); each verdict is computed from the runs by the "
+             "rule of `kdlib/claims.py`.", "", *_rule_lines(), "",
+             "**Made on**: " + ("; ".join(machines(board)) or "—"), ""]
+    for key in sorted(board, key=lambda k: _order(board[k])):
         e = board[key]
+        lines += [f"## {e['claim']}: {e['title']} ({e['dataset']}, `{e['profile']}`) — {verdict_text(e)}", "",
+                  f"- d: {e['d']}. Kind: {e['kind']}.",
+                  f"- Δ = {_num(e['delta'], e['unit'])}: {e['delta_reason']}.",
+                  f"- Seeds: {seeds_text(e)} (looks at {', '.join(map(str, e['looks']))}; level "
+                  f"{100 * e['level']:.2f}% per side). Margin: {margin_text(e)} half-widths.", ""]
+        if e.get("summary"):
+            lines += [e["summary"], ""]
+        lines += ["| setting | outcome | d: mean [interval] | seeds | margin | decided at look |", "|---|---|---|---|---|---|"]
+        for name, s in e["settings"].items():
+            lines.append(f"| {name} | {s['outcome']}{' (smaller than Δ)' if s.get('smaller_than_delta') else ''} "
+                         f"| {interval_text(e, s)} | {s['seeds']} | {margin_text(s)} "
+                         f"| {s.get('look') or '—'} |")
         nums = "; ".join(f"{k}={_fmt(v)}" for k, v in e["numbers"].items())
-        fig = f"[{e['figure']}]({e['figure']})" if e.get("figure") else ""
-        lines.append(f"| {e['claim']}: {e['title']} | {e['dataset']} | {e['profile']} | **{e['verdict']}** "
-                     f"| {interval_text(e)} | {halves_text(e)} | {e.get('n_seeds')} | {e['criterion']} | {nums} "
-                     f"| {fig} |")
-    return "\n".join(lines) + "\n"
+        fig = f" Figure: [{e['figure']}]({e['figure']})." if e.get("figure") else ""
+        lines += ["", f"Numbers: {nums}.{fig} Notebook: `notebooks/{e['notebook']}`.", ""]
+    return "\n".join(lines)
 
 
 # ---- the README's results section
@@ -110,35 +152,32 @@ def _order(e: dict):
     return rank, e["claim"], e["dataset"], e["profile"]
 
 
+def delta_table() -> list[str]:
+    """Every declared row's d, Δ and reason (from kdlib.claims), for the README."""
+    out = ["| row | kind | d (positive: the claim holds) | Δ | why this Δ | seed cap |", "|---|---|---|---|---|---|"]
+    for c in CLAIMS.values():
+        out.append(f"| {c.key} | {c.kind} | {c.d} | {_num(c.delta, c.unit)} | {c.delta_reason} | {c.cap} |")
+    return out
+
+
 def readme_block(board: dict, figures: str = "figures") -> str:
-    """The README's results section from a scoreboard: a table of every verdict, then per figure the figure and its
-    rows' summaries. Deterministic (no timestamps), so a test can compare it with the committed README."""
+    """The README's results section from a scoreboard: one line per row, the headline figure, the rule and every
+    row's Δ. Deterministic (no timestamps), so a test can compare it with the committed README."""
     entries = sorted(board.values(), key=_order)
     out = [README_START, "",
-           f"Every verdict below is computed by a notebook from its runs and read from "
-           f"[`{figures}/scoreboard.json`]({figures}/scoreboard.json) (all numbers: "
-           f"[`{figures}/scoreboard.md`]({figures}/scoreboard.md)).", "",
-           f"**The rule** (every row): {RULE}. A factor's row (C5, Fidelity-3, Pitfall) is *mixed* when some of its "
-           "settings are reproduced and others not reproduced. A row whose halves disagree rests on all of its seeds "
-           "together and could flip with another draw of them (or on another machine).", "",
-           "**Made on**: " + ("; ".join(machines(board)) or "—") + ".", "",
-           "| claim | data, profile | verdict | d: mean [95% interval] | halves of the seeds | seeds |",
-           "|---|---|---|---|---|---|"]
+           f"Every verdict is computed by a notebook from its runs and read from "
+           f"[`{figures}/scoreboard.json`]({figures}/scoreboard.json); each row's settings, intervals and numbers are in "
+           f"[`{figures}/scoreboard.md`]({figures}/scoreboard.md).", "",
+           "| row | data, profile | verdict | d: mean [interval] | seeds | Δ | margin |", "|---|---|---|---|---|---|---|"]
     for e in entries:
-        out.append(f"| {e['claim']}: {e['title']} | {e['dataset']}, `{e['profile']}` | **{e['verdict']}** "
-                   f"| {interval_text(e)} | {halves_text(e)} | {e.get('n_seeds')} |")
-    shown = set()
-    for e in entries:
-        out += ["", f"#### {e['claim']}: {e['title']} ({e['dataset']}, `{e['profile']}`, {e.get('n_seeds')} seeds) "
-                    f"— **{e['verdict']}**", ""]
-        if e.get("figure") and e["figure"] not in shown:
-            shown.add(e["figure"])
-            out += [f"![{e['claim']}]({figures}/{e['figure']})", ""]
-        if e.get("summary"):
-            out += [e["summary"], ""]
-        out.append(f"Criterion: {e['criterion']}; mean of d [95% interval]: {interval_text(e)}; halves: {halves_text(e)}. "
-                   f"Notebook: `notebooks/{e['notebook']}`.")
-    out += ["", README_END]
+        out.append(f"| {e['claim']}: {e['title']} | {e['dataset']}, `{e['profile']}` | {verdict_text(e)} "
+                   f"| {interval_text(e)} | {seeds_text(e)} | {_num(e['delta'], e['unit'])} | {margin_text(e)} |")
+    out += ["", "**Made on**: " + ("; ".join(machines(board)) or "—") + "."]
+    head = next((e for e in entries if e["claim"] == "C1" and e.get("figure")), None)
+    if head:
+        out += ["", f"![C1]({figures}/{head['figure']})", "", head.get("summary", "")]
+    out += ["", "<details><summary>The rule, the looks and every row's Δ (from <code>kdlib/claims.py</code>)</summary>",
+            "", *_rule_lines(), "", *delta_table(), "", "</details>", "", README_END]
     return "\n".join(out)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdlib.analysis import (combine_verdicts, efficiency_factor, relative_gain, select_on_validation, summarize,
+from kdlib.analysis import (efficiency_factor, relative_gain, select_on_validation, summarize,
                             verdict_growing_gain)
 
 
@@ -185,36 +185,6 @@ def test_interval_and_judge_worked_by_hand():
     # one seed bounds nothing
     one = judge(pd.Series([0.5]))
     assert one["verdict"] == "inconclusive" and one["low"] == -math.inf and one["halves"] == ["inconclusive"] * 2
-
-
-def test_combining_verdicts():
-    from kdlib.analysis import all_verdicts, any_verdicts
-
-    R, N, I = "reproduced", "not reproduced", "inconclusive"
-    # a factor: mixed only when some settings pass and others fail
-    assert combine_verdicts([R, R, R]) == R
-    assert combine_verdicts([N, N]) == N
-    assert combine_verdicts([R, N]) == "mixed" and combine_verdicts([R, N, I]) == "mixed"
-    assert combine_verdicts([R, I]) == I and combine_verdicts([N, I]) == I and combine_verdicts([I]) == I
-    assert combine_verdicts(["mixed", R]) == "mixed"
-    # a claim that needs every part, and one that any case proves
-    assert all_verdicts([R, R]) == R and all_verdicts([R, I]) == I and all_verdicts([R, I, N]) == N
-    assert any_verdicts([N, R]) == R and any_verdicts([N, N]) == N and any_verdicts([N, I]) == I
-    for f in (combine_verdicts, all_verdicts, any_verdicts):
-        with pytest.raises(ValueError):
-            f([])
-
-
-def test_combined_judgements_carry_their_halves():
-    from kdlib.analysis import all_of, combine, judge
-
-    strong = judge(pd.Series([0.2, 0.25, 0.3, 0.22, 0.28, 0.26]))      # halves of 3 seeds each, both reproduced
-    weak = judge(pd.Series([0.2, -0.1, 0.3, 0.0, 0.1, -0.05]))
-    assert strong["halves"] == ["reproduced", "reproduced"] and weak["verdict"] == "inconclusive"
-    c = combine({"a": strong, "b": strong})
-    assert c["verdict"] == "reproduced" and c["halves"] == ["reproduced", "reproduced"] and c["halves_agree"]
-    assert all_of([strong, weak])["verdict"] == "inconclusive"
-    assert combine([strong, judge(-pd.Series([0.2, 0.25, 0.3, 0.22, 0.28, 0.26]))])["verdict"] == "mixed"
 
 
 def test_efficiency_interval():

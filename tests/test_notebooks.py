@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import fake_cifar
-from kdlib import analysis
+from kdlib import claims
 from kdlib.errors import ConfigError
 from nbsetup import NOTEBOOKS, execute, notebook, setup
 
@@ -72,12 +72,13 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
         assert "VERDICT" in text
         assert list(figures.glob("*.png")) and list(figures.glob("*.pdf"))
         board = json.loads((figures / "scoreboard.json").read_text())
-        assert all(e["profile"] == "smoke" and e["verdict"] in ("reproduced", "not reproduced", "inconclusive", "mixed")
-                   for e in board.values())
-        for e in board.values():  # every row: its halves, the machine its runs ran on, a summary for the README
-            assert len(e["halves"]) == 2 and e["halves_agree"] == (e["halves"][0] == e["halves"][1])
+        assert all(e["profile"] == "smoke" and e["verdict"] in claims.OUTCOMES for e in board.values())
+        for e in board.values():  # every row: its settings and Δ, the machines its runs ran on, a summary
+            assert e["settings"] and e["delta"] > 0 and e["looks"] == [1, 2] and e["n_seeds"] <= 2
             assert e["machines"] and all("torch" in m and "thread" in m for m in e["machines"]) and e["summary"]
             assert e["interval"] is None or len(e["interval"]) == 2
+            # the first look (one seed) decides nothing, so every setting was judged again at two seeds
+            assert all(s["look"] == 2 or e["claim"] == "C4" for s in e["settings"].values())
     if path.stem.startswith("05"):  # one figure and one scoreboard entry per factor
         assert {p.stem for p in figures.glob("c5_*.png")} == {f"c5_{f}_mnist1d_smoke" for f in
                                                               ("lambda", "objective", "scale", "samples")}
@@ -86,7 +87,7 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
         assert {k.split("/")[0] for k in board} == {"Fidelity-1", "Fidelity-2", "Fidelity-3"}
     if path.stem.startswith("07"):
         assert {k.split("/")[0] for k in board} == {"Pitfall"}
-        assert "verdict[DKD]" in next(iter(board.values()))["numbers"]
+        assert set(next(iter(board.values()))["settings"]) == {"DKD", "DIST", "KD + deep supervision"}
     if path.stem.startswith("01"):  # three temperature rules, the τ chosen per α, the authors' numbers beside ours
         numbers = board["C1/mnist1d/smoke"]["numbers"]
         assert {f"{r}:efficiency_median" for r in ("validation", "paper", "fixed")} <= set(numbers)
@@ -234,7 +235,7 @@ def test_the_paper_recipe_on_cifar(tmp_path, fake_cifar10):
     paths = S.save(fig, "c1_data_efficiency")
     plt.close(fig)
     assert [p.name for p in paths] == [f"c1_data_efficiency_{name}_smoke.png", f"c1_data_efficiency_{name}_smoke.pdf"]
-    S.record("C1", "data efficiency", analysis.constant("inconclusive", len(S.seeds)), "a test row", {}, "01")
+    S.record("C1", {}, judgement=claims.fixed(claims.CLAIMS["C1"], "open", len(S.seeds), "a test row"))
     board = json.loads((tmp_path / "figures" / "scoreboard.json").read_text())
     assert list(board) == [f"C1/{name}/smoke"]
 

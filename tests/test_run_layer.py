@@ -92,6 +92,9 @@ def test_setting_resolves_the_profile_and_applies_the_learning_rate_rule(tmp_pat
     assert S.name == "mnist1d" and S.fractions == [0.1, 0.3, 1.0] and S.seeds == [3, 4]
     assert S.kd == make_config("smoke", method="kd", fraction=1.0, seed=4, tau=2.0)
     assert setting("smoke", n_seeds=1).seeds == [0] and setting("smoke", "cifar10").name == "cifar10-fast"
+    # the profile's seeds come in looks (kdlib.claims); seeds given explicitly are one look
+    whole = setting("smoke")
+    assert (whole.seeds, whole.schedule, whole.looks) == ([0], [0, 1], (1, 2)) and S.looks == (2,)
     S._lr = pd.DataFrame({"method": ["labels", "kd", "labels", "kd"], "fraction": [0.1, 0.1, 0.3, 0.3],
                           "lr": [1e-3, 2e-3, 3e-3, 4e-3]})  # as if chosen on validation data
     assert S.config("ls", 0.1, 3, eps=0.1).train.lr == 1e-3  # label smoothing takes the labels' rate
