@@ -128,6 +128,32 @@ def report(output_dir: Path, results_dir: Path, workers: int, total: float | Non
           "workers: " + ", ".join(f"{n} cores {predict(rows, n) / 60:.1f} min" for n in (1, 2, 4, 8, 16)))
 
 
+def seed_schedule(results_dir: Path, before: int = 5) -> None:
+    """Where the seeds went (kdlib.claims adds them only where a row is open): stored runs grouped by their config
+    without the seed, by how many seeds each group got, with their worker-seconds; and what the same groups would
+    cost at `before` seeds each (the series before the looks gave every run 5 seeds; groups run at one seed only,
+    the learning-rate and τ choices, stay at one), from this run's own mean time per group."""
+    groups = {}
+    for p in (results_dir / "runs").glob("*.json"):
+        r = json.loads(p.read_text())
+        if "time_s" not in r:
+            continue
+        cfg = {k: v for k, v in r["config"].items() if k != "seed"}
+        g = groups.setdefault(json.dumps(cfg, sort_keys=True), [])
+        g.append(sum(r["time_s"][k] for k in ("train", "eval", "data")))  # as `report`: the teacher's time apart
+    by_n = {}
+    for times in groups.values():
+        n, t = by_n.setdefault(len(times), [0, 0, 0.0]), sum(times)
+        n[0], n[1], n[2] = n[0] + 1, n[1] + len(times), n[2] + t
+    print("seeds per config group: groups, runs, worker-seconds")
+    for k in sorted(by_n):
+        print(f"  {k:2d} seed(s): {by_n[k][0]:4d} groups, {by_n[k][1]:5d} runs, {by_n[k][2]:8.0f} s")
+    now = sum(sum(t) for t in groups.values())
+    then = sum(sum(t) / len(t) * (before if len(t) > 1 else 1) for t in groups.values())
+    print(f"runs' worker-seconds: {now:.0f} with the looks; {then:.0f} at {before} seeds for every group of more than "
+          f"one seed (same run's mean time per group): ratio {now / then:.2f}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="cpu")
@@ -143,6 +169,7 @@ def main():
     workers = resolve_workers(a.workers)
     if a.analyse is not None:
         report(a.analyse, a.results_dir or REPO / "results", workers)
+        seed_schedule(a.results_dir or REPO / "results")
         return
     with tempfile.TemporaryDirectory(prefix="kdlib-bench-") as tmp:  # cold: nothing cached, no figure overwritten
         tmp = Path(tmp)
@@ -152,6 +179,7 @@ def main():
                   log=lambda m: print(m, file=sys.stderr, flush=True))
         total = time.perf_counter() - start
         report(tmp / "out" / a.profile, tmp / "results", workers, total)
+        seed_schedule(tmp / "results")
 
 
 if __name__ == "__main__":

@@ -149,10 +149,10 @@ def judge_setting(d, delta: float, level: float) -> dict:
         out = "negligible"
     else:
         out = "open"
-    # the part that carries the outcome: the weakest of a reproduced setting, the deciding one otherwise
-    key = {"reproduced": lambda i: js[i]["low"], "contradicted": lambda i: -js[i]["high"],
-           "negligible": lambda i: -js[i]["high"], "open": lambda i: js[i]["low"]}[out]
-    i = min(range(len(js)), key=key) if out == "reproduced" else max(range(len(js)), key=key)
+    # the part that carries the outcome: the weakest (lowest interval) of a reproduced or open setting, the one
+    # lying lowest of a contradicted or negligible one
+    bound = "low" if out in ("reproduced", "open") else "high"
+    i = min(range(len(js)), key=lambda k: js[k][bound])
     j = js[i]
     return {"outcome": out, "mean": j["mean"], "low": j["low"], "high": j["high"], "n_seeds": min(x["n"] for x in js),
             "p": max(x["p"] for x in js), "margin": margin(j["low"], j["high"], delta),

@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 # notebook -> {variant name: its parameters for a profile}; each variant is executed as <notebook>_<name>.ipynb
 # C6: a ViT student (the profile's: vit-small on MNIST-1D, vit-cifar on CIFAR) of the CNN teacher, and of a ViT
-# teacher of the same size; every seed of the profile, but (ViT runs cost about three times a CNN's) on three α and
-# under two of C1's temperature rules: τ chosen on validation and the profile's τ
+# teacher of the same size; the profile's seed schedule (the row stops at 8 seeds), but (ViT runs cost about three
+# times a CNN's) on three α and under two of C1's temperature rules: τ chosen on validation and the profile's τ
 VIT_FRACTIONS = [0.02, 0.1, 1.0]
 
 

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
-from .claims import CLAIMS, LOOKS, Claim, rule_text
+from .claims import CLAIMS, OUTCOMES, Claim, rule_text
+from .claims import operating_characteristics as claims_oc
 from .store import atomic_write_text
 
 README_START = "<!-- results:start (written by `python -m kdlib readme` from figures/scoreboard.json; do not edit) -->"
@@ -97,7 +98,7 @@ def seeds_text(e: dict) -> str:
 def verdict_text(e: dict) -> str:
     v = f"**{e['verdict']}**" + (" (smaller than Δ)" if e.get("smaller_than_delta") else "")
     if len(e.get("settings", {})) > 1:
-        v += " (" + ", ".join(f"{c} {o}" for o, c in e["counts"].items()) + ")"
+        v += " (" + ", ".join(f"{e['counts'][o]} {o}" for o in OUTCOMES if o in e["counts"]) + ")"
     return v
 
 
@@ -136,7 +137,7 @@ def to_markdown(board: dict) -> str:
         for name, s in e["settings"].items():
             lines.append(f"| {name} | {s['outcome']}{' (smaller than Δ)' if s.get('smaller_than_delta') else ''} "
                          f"| {interval_text(e, s)} | {s['seeds']} | {margin_text(s)} "
-                         f"| {s.get('look') or '—'} |")
+                         f"| {'—' if s['outcome'] == 'open' else s.get('look') or '—'} |")
         nums = "; ".join(f"{k}={_fmt(v)}" for k, v in e["numbers"].items())
         fig = f" Figure: [{e['figure']}]({e['figure']})." if e.get("figure") else ""
         lines += ["", f"Numbers: {nums}.{fig} Notebook: `notebooks/{e['notebook']}`.", ""]
@@ -160,6 +161,18 @@ def delta_table() -> list[str]:
     return out
 
 
+def error_rates() -> list[str]:
+    """The rule's operating characteristics (kdlib.claims.operating_characteristics: 10,000 simulated rows per line,
+    seeded), as a Markdown table for the README."""
+    t = claims_oc()
+    out = ["| looks | true effect (sd of d) | reproduced | contradicted | negligible | open at the cap | mean seeds |",
+           "|---|---|---|---|---|---|---|"]
+    for _, r in t.iterrows():
+        out.append(f"| {r['looks']} | {r['effect']:g} | {100 * r['reproduced']:.1f}% | {100 * r['contradicted']:.1f}% "
+                   f"| {100 * r['negligible']:.1f}% | {100 * r['open']:.1f}% | {r['mean_seeds']:.1f} |")
+    return out
+
+
 def readme_block(board: dict, figures: str = "figures") -> str:
     """The README's results section from a scoreboard: one line per row, the headline figure, the rule and every
     row's Δ. Deterministic (no timestamps), so a test can compare it with the committed README."""
@@ -177,20 +190,27 @@ def readme_block(board: dict, figures: str = "figures") -> str:
     if head:
         out += ["", f"![C1]({figures}/{head['figure']})", "", head.get("summary", "")]
     out += ["", "<details><summary>The rule, the looks and every row's Δ (from <code>kdlib/claims.py</code>)</summary>",
-            "", *_rule_lines(), "", *delta_table(), "", "</details>", "", README_END]
+            "", *_rule_lines(), "", *delta_table(), "",
+            "The rule's error rates and cost, simulated through the whole schedule (`kdlib.claims.simulate`: 10,000 rows "
+            "per line, d normal with standard deviation 1, Δ = 0.5 standard deviations; `tests/test_claims.py` asserts "
+            "the false-positive rates, also under heavy-tailed d):", "", *error_rates(), "", "</details>", "", README_END]
     return "\n".join(out)
 
 
 def update_readme(readme, figures_dir) -> bool:
-    """Rewrite the block between the markers of `readme` from `figures_dir`'s scoreboard; True if it changed. A
-    README without both markers is left alone (False)."""
+    """Rewrite the block between the markers of `readme` from `figures_dir`'s scoreboard, and its scoreboard.md from
+    its scoreboard.json (so both follow this version's rendering); True if the README changed. A README without
+    both markers is left alone (False)."""
+    board = load(figures_dir)
+    if board:
+        atomic_write_text(_paths(figures_dir)[1], to_markdown(board))
     readme = Path(readme)
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         return False
     head, rest = text.split(README_START, 1)
     tail = rest.split(README_END, 1)[1]
-    new = head + readme_block(load(figures_dir), Path(figures_dir).name) + tail
+    new = head + readme_block(board, Path(figures_dir).name) + tail
     if new != text:
         atomic_write_text(readme, new)
     return new != text
