@@ -28,6 +28,7 @@ def _paths(directory) -> tuple[Path, Path]:
 
 
 def load(directory) -> dict:
+    """The scoreboard in `directory` (empty when there is none)."""
     path, _ = _paths(directory)
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -62,7 +63,8 @@ def record(directory, row: str, title: str, judgement: dict, claim: Claim, numbe
              "profile": profile, "dataset": dataset, "notebook": claim.notebook,
              "figure": Path(figure).name if figure else None,  # beside the scoreboard, so a relative name
              "kdlib_version": __version__, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    board = load(directory)
+    # a row written under the rule before kdlib.claims (no settings) cannot stand beside these: it is dropped
+    board = {k: e for k, e in load(directory).items() if "settings" in e}
     board[f"{row}/{dataset}/{profile}"] = entry
     json_path, md_path = _paths(directory)
     atomic_write_text(json_path, json.dumps(board, indent=1, sort_keys=True))

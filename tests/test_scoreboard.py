@@ -97,3 +97,11 @@ def test_machine_line_names_cpu_instruction_set_torch_and_threads():
     line = machine("cpu")
     assert f"[{torch.backends.cpu.get_cpu_capability()}]" in line and f"torch {torch.__version__}" in line
     assert f"{torch.get_num_threads()} thread(s)" in line
+
+
+def test_rows_of_the_old_rule_are_dropped_when_a_row_is_recorded(tmp_path):
+    (tmp_path / "scoreboard.json").write_text(json.dumps({"C1/mnist1d/cpu": {"claim": "C1", "verdict": "inconclusive",
+                                                                              "halves": ["inconclusive"] * 2}}))
+    j, c = judged({"only": STRONG})
+    scoreboard.record(tmp_path, "C9", "a claim", j, c, {}, "cpu", "mnist1d")
+    assert list(scoreboard.load(tmp_path)) == ["C9/mnist1d/cpu"]
