@@ -152,6 +152,10 @@ def seed_schedule(results_dir: Path, before: int = 5) -> None:
     then = sum(sum(t) / len(t) * (before if len(t) > 1 else 1) for t in groups.values())
     print(f"runs' worker-seconds: {now:.0f} with the looks; {then:.0f} at {before} seeds for every group of more than "
           f"one seed (same run's mean time per group): ratio {now / then:.2f}")
+    _, teachers = runs_and_teachers(results_dir)
+    taught = sum(t for _, t in teachers)
+    print(f"with the {len(teachers)} teachers' training ({taught:.0f} s, the same either way): {now + taught:.0f} "
+          f"against {then + taught:.0f} worker-seconds, ratio {(now + taught) / (then + taught):.2f}")
 
 
 def main():

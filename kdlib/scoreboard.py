@@ -79,7 +79,10 @@ def _fmt(v) -> str:
 def _num(x, unit: str) -> str:
     if x is None:
         return "?"
-    return f"{100 * x:.3g}{unit}" if unit in ("%", " points") else f"{x:.3g}"
+    if unit not in ("%", " points"):
+        return f"{x:.3g}"
+    v = f"{100 * x:.3g}"
+    return v + (" point" if unit == " points" and v in ("1", "-1") else unit)
 
 
 def interval_text(e: dict, s: dict | None = None) -> str:
