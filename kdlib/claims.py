@@ -359,11 +359,11 @@ def decide(claim: Claim, ctx: dict, spec_for: Callable, sweep: Callable, seeds: 
     for k, n in enumerate(looks):
         use = list(seeds[:n])
         spec = spec_for(use)
-        if k > 0:
-            before = set(seeds[:looks[k - 1]])
+        if k > 0:  # what ran at the last look, and the runs open settings read at the new seeds
             wanted = set().union(*(claim.needs(s, ctx) for s in last if s not in decided))
-            spec = [(r, c) for r, c in spec if c.seed in before or any(
+            spec = [(r, c) for r, c in spec if (r, c.seed, round(c.fraction, 9)) in ran or any(
                 r == w_r and (w_f is None or math.isclose(c.fraction, w_f)) for w_r, w_f in wanted)]
+        ran = {(r, c.seed, round(c.fraction, 9)) for r, c in spec}
         df = sweep(spec)
         diffs = claim.diff(df[df["seed"].isin(use)], ctx)
         _, now = judge(claim, {s: d for s, d in diffs.items() if s not in decided}, level, decided)

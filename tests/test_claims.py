@@ -106,8 +106,7 @@ def test_decide_adds_seeds_only_where_a_setting_is_open():
     rng = np.random.default_rng(0)
     effect = {"base": 0.0, "clear": 1.0, "noisy": 0.2}
     noise = {"base": 0.0, "clear": 0.01, "noisy": 0.5}
-    seeds = list(range(8))
-    draws = {(r, s): effect[r] + noise[r] * rng.standard_normal() for r in effect for s in seeds}
+    draws = {(r, s): effect[r] + noise[r] * rng.standard_normal() for r in effect for s in range(16)}
     asked = []
 
     def sweep(spec):
@@ -121,12 +120,16 @@ def test_decide_adds_seeds_only_where_a_setting_is_open():
     ctx = {"settings": {n: [(0.0, [(1, n, 1.0, "metric"), (-1, "base", 1.0, "metric")])] for n in ("clear", "noisy")}}
     claim = Claim("T", "test", "t.ipynb", "every", "d", 0.05, "", "a reason long enough to pass", claims.contrast,
                   claims.contrast_needs, cap=8)
-    df, j = decide(claim, ctx, spec_for, sweep, seeds, (4, 8), log=lambda *_: None)
+    df, j = decide(claim, ctx, spec_for, sweep, list(range(16)), (4, 8, 16), log=lambda *_: None)
     assert j["settings"]["clear"]["look"] == 1 and j["settings"]["clear"]["n_seeds"] == 4
     new = asked[1] - asked[0]
     assert {r for r, _ in new} == {"noisy", "base"} and {s for _, s in new} == {4, 5, 6, 7}
-    assert j["settings"]["noisy"]["n_seeds"] == 8 and j["looks"] == [4, 8] and j["level"] == pytest.approx(pocock((4, 8)))
-    assert j["min_seeds"] == 4 and j["n_seeds"] == 8 and len(df) == len(asked[1])
+    assert len(asked) == 3  # noisy is still open at 8: only its own runs (and the baseline's) get seeds 8-15
+    assert asked[2] - asked[1] == {(r, s) for r in ("noisy", "base") for s in range(8, 16)}
+    assert all(("clear", s) not in a for a in asked for s in range(4, 16))  # decided: never more seeds
+    n = j["settings"]["noisy"]["n_seeds"]
+    assert n == 16 and j["looks"] == [4, 8, 16] and j["level"] == pytest.approx(pocock((4, 8, 16)))
+    assert j["min_seeds"] == 4 and j["n_seeds"] == n and len(df) == len(asked[-1])
 
 
 # ---- the rule's error rates through the whole schedule (10,000 draws each; seeded, so the same numbers every run)
