@@ -104,7 +104,7 @@ class Cfg:
 def test_decide_adds_seeds_only_where_a_setting_is_open():
     """Setting 'clear' decides at the first look; 'noisy' is open there and gets the next seeds, only its own runs."""
     rng = np.random.default_rng(0)
-    effect = {"base": 0.0, "clear": 1.0, "noisy": 0.2}
+    effect = {"base": 0.0, "clear": 1.0, "noisy": 0.05}
     noise = {"base": 0.0, "clear": 0.01, "noisy": 0.5}
     draws = {(r, s): effect[r] + noise[r] * rng.standard_normal() for r in effect for s in range(16)}
     asked = []
