@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import seed_gains
+from .analysis import interval, seed_gains
 
 ALPHA = 0.025  # the one-sided error rate of a whole schedule, per bound (0 and Δ)
 LOOKS = (4, 8, 16)  # seed counts at which a row is judged (profiles may give their own)
@@ -104,13 +104,12 @@ def t_test(d, level: float) -> dict:
     Fewer than two values bound nothing: (mean, −inf, inf, p = 1)."""
     x = _finite(d)
     n = len(x)
-    mean = float(x.mean()) if n else float("nan")
+    mean, low, high = interval(x, 1 - 2 * level)  # the two-sided interval whose each side is at `level`
     if n < 2:
-        return {"mean": mean, "low": -math.inf, "high": math.inf, "p": 1.0, "n": n}
+        return {"mean": mean, "low": low, "high": high, "p": 1.0, "n": n}
     se = float(x.std(ddof=1)) / math.sqrt(n)
-    half = float(stats.t.isf(level, n - 1)) * se
     p = float(stats.t.sf(mean / se, n - 1)) if se > 0 else (0.0 if mean > 0 else 1.0)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "p": p, "n": n}
+    return {"mean": mean, "low": low, "high": high, "p": p, "n": n}
 
 
 def outcome(low: float, high: float, delta: float) -> str:

@@ -8,7 +8,8 @@ any training, and picks the device. `S.config(method, fraction, seed, **knobs)` 
 student learning rate chosen for (method, α) on validation data (`S.lr`, computed on first use); `S.sweep` runs a
 list of configs (or of (row name, config) pairs) through the store; `S.decide(row, spec_for, ctx)` runs a scoreboard
 row's sweep look by look (kdlib.claims: seeds added only where the row is open) and judges it; `S.save` and
-`S.record` write the figure and the scoreboard entry under the setting's name. `dataset="shakespeare"` gives the language-model setting of C6.
+`S.record` write the figure and the scoreboard entry under the setting's name. `dataset="shakespeare"` gives the
+language-model setting of C6.
 """
 from __future__ import annotations
 
