@@ -231,3 +231,12 @@ def gain_table(gains_by_name: dict, fractions) -> pd.DataFrame:
     """Relative gains as 'mean% ± std%' strings, α down the side, one column per name (gains: name -> relative_gain)."""
     return pd.DataFrame({v: [f"{100 * m:.1f}% ± {100 * s:.1f}%" for m, s in zip(g["gain_mean"], g["gain_std"].fillna(0))]
                          for v, g in gains_by_name.items()}, index=pd.Index(fractions, name="α"))
+
+
+def seed_pairs(df: pd.DataFrame, method: str, baseline: str, col: str = "row") -> pd.DataFrame:
+    """The finished runs of `method` and `baseline` side by side, paired by (fraction, seed): one row per pair, each
+    metric of `method` as `<metric>` and of `baseline` as `<metric>_base` (C7's per-seed scatter)."""
+    ok = df[df["status"] == "ok"]
+    a = ok[ok[col] == method].set_index(["fraction", "seed"])
+    b = ok[ok[col] == baseline].set_index(["fraction", "seed"])
+    return a.join(b, rsuffix="_base", how="inner").reset_index()

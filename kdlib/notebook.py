@@ -140,26 +140,29 @@ class Setting:
         n = len(self.data().y_train)
         return {f: num_steps(round(f * n), self.kd.train) for f in self.fractions}
 
-    def sweep(self, runs, desc: str = "runs") -> pd.DataFrame:
-        """Run what is missing and return the table; runs given as (row name, config) pairs get a `row` column."""
+    def sweep(self, runs, desc: str = "runs", needs=()) -> pd.DataFrame:
+        """Run what is missing and return the table; runs given as (row name, config) pairs get a `row` column.
+        `needs`: metrics every finished run must have (one stored before they were measured is run again)."""
         runs = list(runs)
         if runs and isinstance(runs[0], tuple):
-            df = sweep_rows(runs, self.results_dir, self.device, desc=desc, workers=self.workers)
+            df = sweep_rows(runs, self.results_dir, self.device, desc=desc, workers=self.workers, needs=needs)
         else:
-            df = sweep(runs, self.results_dir, self.device, desc=desc, workers=self.workers)
+            df = sweep(runs, self.results_dir, self.device, desc=desc, workers=self.workers, needs=needs)
         for col in ("machine", "teacher_machine"):  # a record stored before kdlib 0.6 has none
             if col in df:
                 self.machines |= set(df[col].dropna())
         return df
 
-    def decide(self, row: str, spec_for, ctx: dict, desc: str = "runs", claim=None) -> pd.DataFrame:
+    def decide(self, row: str, spec_for, ctx: dict, desc: str = "runs", claim=None, needs=()) -> pd.DataFrame:
         """Run a scoreboard row's sweep and judge it by kdlib.claims' rule: `spec_for(seeds)` gives the notebook's
         (row name, config) pairs for those seeds, `ctx` what the row's difference d reads (kdlib.claims). The first
         look runs every pair at the first seeds; later looks add seeds only to the runs that open settings read,
-        up to the row's cap. Returns the table of every run; the judgement waits in `S.judgements[row]`."""
+        up to the row's cap. `needs`: metrics the row reads that older records may lack (`sweep`). Returns the
+        table of every run; the judgement waits in `S.judgements[row]`."""
         c = claim or claims.claim_for(row)
         looks = c.looks(self.looks[0], self.looks, explicit=len(self.looks) == 1)
-        df, j = claims.decide(c, ctx, spec_for, lambda spec: self.sweep(spec, desc=f"{desc}"), self.schedule, looks)
+        df, j = claims.decide(c, ctx, spec_for, lambda spec: self.sweep(spec, desc=desc, needs=needs), self.schedule,
+                              looks)
         self.judgements[row] = j
         return df
 
@@ -198,7 +201,7 @@ class Setting:
         entry = scoreboard.record(self.figures_dir, claim, title or c.title, j, c, numbers, self.profile, self.name,
                                   figure=str(figure) if figure is not None else None, machines=self.machines,
                                   summary=summary)
-        print(f"VERDICT {claim} ({self.name}, {self.profile}): {j['verdict'].upper()} — {claims.show(j, unit=c.unit)}")
+        print(f"VERDICT {claim} ({self.name}, {self.profile}): {j['verdict'].upper()} — {claims.show(j, claims.scale_of(c.unit), c.unit)}")
         return entry
 
 

@@ -472,3 +472,57 @@ def label_smoothing(summary, gains: dict, variants, fractions, title: str, df=No
     if df is not None:
         note_failures(fig, df, "variant")  # diverged runs are left out of the means: say so on the figure
     return fig
+
+
+STUDENT_STYLES = ({"ls": "-", "marker": "o"}, {"ls": "--", "marker": "s"})  # first and second student (C7)
+
+
+def features(df, students: dict, pairs: dict, title: str):
+    """C7's figure. `df`: the runs, with `row` "<student>:labels" / "<student>:kd"; `students`: student -> its α
+    grid; `pairs`: student -> `analysis.seed_pairs(df, "<student>:kd", "<student>:labels")`. Panels: the
+    student–teacher CKA (test inputs) vs α and NC1 on the student's own training subset vs α (labels grey, KD red,
+    mean and 95% interval over seeds; one line style per student), then per seed and α the KD-minus-labels CKA and
+    the ln NC1 ratio against KD's relative accuracy gain. Returns the figure."""
+    import numpy as np
+
+    from .analysis import interval
+
+    style()
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
+    every = sorted({f for fr in students.values() for f in fr})
+    for (student, fractions), st in zip(students.items(), STUDENT_STYLES):
+        for method in ("labels", "kd"):
+            sub = df[(df["status"] == "ok") & (df["row"] == f"{student}:{method}")]
+            for ax, metric in ((axes[0], "test_cka"), (axes[1], "train_nc1")):
+                rows = [(f, *interval(sub.loc[np.isclose(sub["fraction"], f), metric])) for f in fractions]
+                f, mean, low, high = (np.array(v, float) for v in zip(*rows))
+                ax.errorbar(f, mean, yerr=[mean - low, high - mean], ls=st["ls"], marker=st["marker"], ms=4, capsize=3,
+                            color=COLORS[method], label=f"{student}, {LABELS[method]}")
+    axes[0].set_ylabel("linear CKA with the teacher (test inputs)")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("NC1 on the student's own training subset")
+    for ax in axes[:2]:
+        fraction_axis(ax, every)
+    axes[0].legend(fontsize=7)
+    cmap = plt.get_cmap("viridis")
+    shade = {f: cmap(i / max(1, len(every) - 1)) for i, f in enumerate(every)}
+    for (student, _), st in zip(students.items(), STUDENT_STYLES):
+        p = pairs[student]
+        gain = 100 * (p["test_acc"] - p["test_acc_base"]) / p["test_acc_base"]
+        colors = [shade[min(every, key=lambda e: abs(e - f))] for f in p["fraction"]]
+        axes[2].scatter(gain, 100 * (p["test_cka"] - p["test_cka_base"]), c=colors, marker=st["marker"], s=22,
+                        label=student)
+        axes[3].scatter(gain, np.log(p["train_nc1"] / p["train_nc1_base"]), c=colors, marker=st["marker"], s=22,
+                        label=student)
+    for f in every:
+        axes[3].scatter([], [], color=shade[f], marker="o", s=22, label=f"α = {f:g}")
+    axes[2].set_ylabel("CKA with the teacher, KD − labels (points)")
+    axes[3].set_ylabel("ln(NC1 of KD ÷ NC1 of labels), own training subset")
+    for ax in axes[2:]:
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_xlabel("KD's relative accuracy gain over labels (%), same seed and α")
+        ax.legend(fontsize=7)
+    fig.suptitle(title, y=1.02)
+    note_failures(fig, df, "row")
+    return fig

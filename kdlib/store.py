@@ -20,7 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, same_runs
 from .errors import ConfigError
 
 HEARTBEAT = 20.0    # seconds between refreshes of a held claim
@@ -148,8 +148,8 @@ def check_folder(name: str, folder) -> Path:
 class Store:
     """`<results_dir>/runs/<key>.json`, one per finished run.
 
-    A record is used only if it parses, its stored key is the hash of its stored config, and it was written by this
-    kdlib version. Anything else is reported (with its path) and treated as missing, so it is recomputed and
+    A record is used only if it parses, its stored key is the hash of its stored config, and it was written by a
+    kdlib version that computes runs as this one does (`kdlib.same_runs`). Anything else is reported (with its path) and treated as missing, so it is recomputed and
     replaced: results of other code or settings are never mixed in silently. `rejected` lists what was refused.
     """
 
@@ -173,7 +173,8 @@ class Store:
         if not isinstance(record, dict) or record.get("key") != key or \
                 config_hash(record.get("config") or {}) != key:
             return self._reject(p, "its config does not hash to its file name")
-        if record.get("kdlib_version") != self.version:
+        if record.get("kdlib_version") != self.version and not (self.version == __version__ and
+                                                                 same_runs(record.get("kdlib_version"))):
             return self._reject(p, f"made by kdlib {record.get('kdlib_version')}, this is {self.version}")
         return record
 

@@ -21,25 +21,31 @@ from .store import Store, check_folder
 from .train import resolve_device
 
 
-def compute(cfg, results_dir="results", device="auto") -> str:
+def usable(record: dict | None, needs=()) -> bool:
+    """Whether a stored record answers a sweep that `needs` these metrics: it exists, and a finished run has every one
+    (a run stored before a metric was measured lacks it; a diverged run has none and is not run again)."""
+    return record is not None and (record.get("status") != "ok" or all(m in record.get("metrics", {}) for m in needs))
+
+
+def compute(cfg, results_dir="results", device="auto", needs=()) -> str:
     """Run `cfg` and store it, unless it is stored already ('cached') or another live worker has claimed it
-    ('busy'); 'done' once this call stored it. Safe to call from many processes and hosts on one store; this is
-    the function an executor runs."""
+    ('busy'); 'done' once this call stored it. A stored record without the metrics in `needs` is run again and
+    replaced. Safe to call from many processes and hosts on one store; this is the function an executor runs."""
     store = Store(results_dir)
     key = cfg.key()
-    if store.get(key) is not None:
+    if usable(store.get(key), needs):
         return "cached"
     held = store.claim(key)
     if held is None:
         return "busy"
     with held:
-        if store.get(key) is None:  # it may have been finished between the check above and the claim
+        if not usable(store.get(key), needs):  # it may have been finished between the check above and the claim
             store.put(run_one(cfg, device, results_dir))
     return "done"
 
 
 def sweep(configs, results_dir="results", device="auto", progress: bool = True, desc: str = "runs",
-          executor=None, poll: float = 2.0, workers: int | None = None) -> pd.DataFrame:
+          executor=None, poll: float = 2.0, workers: int | None = None, needs=()) -> pd.DataFrame:
     """Run every config not yet in the store, storing each as it finishes; return the table of all of them.
 
     The missing runs go to `workers` processes at once (None: $KDLIB_WORKERS, else one per core; 1 runs them here,
@@ -47,7 +53,8 @@ def sweep(configs, results_dir="results", device="auto", progress: bool = True, 
     beside it. `executor` replaces that pool: anything with `submit(fn, *args)` returning a future with
     `.result()`, e.g. a submitit executor for SLURM (`kdlib.executors.slurm`; submitted as one array job). Workers
     coordinate through the store's claims, so overlapping sweeps from several machines compute each run once;
-    a run another worker holds is waited for (checked every `poll` seconds).
+    a run another worker holds is waited for (checked every `poll` seconds). `needs`: metric names every finished
+    run must have; a run stored before they were measured is run again (kdlib.same_runs: the same numbers, and these).
     """
     configs = [c.validate().canonical() for c in configs]
     dev = resolve_device(device)  # a bad device, worker count or results folder fails here, before any training
@@ -55,7 +62,8 @@ def sweep(configs, results_dir="results", device="auto", progress: bool = True, 
     check_folder("results_dir", results_dir)
     store = Store(results_dir)
     unique = list({c.key(): c for c in configs}.values())
-    todo = schedule([c for c in unique if store.get(c.key()) is None])
+    needs = tuple(needs)
+    todo = schedule([c for c in unique if not usable(store.get(c.key()), needs)])
     bar = tqdm(total=len(todo), desc=f"{desc} ({len(unique) - len(todo)} cached)", disable=not progress)
     while todo:
         pool = executor
@@ -64,10 +72,10 @@ def sweep(configs, results_dir="results", device="auto", progress: bool = True, 
         if pool is None:
             outcomes = []
             for cfg in todo:
-                outcomes.append(compute(cfg, results_dir, device))
+                outcomes.append(compute(cfg, results_dir, device, needs))
                 bar.update(outcomes[-1] != "busy")
         else:
-            outcomes = _gather(pool, [(cfg, str(Path(results_dir).resolve()), device) for cfg in todo], bar)
+            outcomes = _gather(pool, [(cfg, str(Path(results_dir).resolve()), device, needs) for cfg in todo], bar)
         todo = [cfg for cfg, outcome in zip(todo, outcomes) if outcome == "busy"]
         if todo:  # held by other workers: wait for them (or for their claims to go stale)
             time.sleep(poll)
@@ -133,17 +141,18 @@ def table(records) -> pd.DataFrame:
         row["variant"] = c["signal"] if c["method"] == "kd" and c.get("signal", "teacher") != "teacher" else c["method"]
         row.update(r.get("metrics", {}))
         row.update({k: r.get(k) for k in ("key", "status", "diverged_step", "n_train", "steps", "wall_time_s",
+                                          "features_time_s",
                                           "device", "machine", "teacher_machine", "kdlib_version")})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def sweep_rows(spec, results_dir="results", device="auto", progress: bool = True, desc: str = "runs",
-               workers: int | None = None) -> pd.DataFrame:
+               workers: int | None = None, needs=()) -> pd.DataFrame:
     """`sweep` for a list of (row name, config) pairs: the table gets a `row` column naming each run's setting.
     A run under two names (say the labels run that is also lambda = 0) appears once under each; each run is
     computed once."""
     spec = [(name, cfg.validate().canonical()) for name, cfg in spec]
-    df = sweep([cfg for _, cfg in spec], results_dir, device, progress, desc, workers=workers)
+    df = sweep([cfg for _, cfg in spec], results_dir, device, progress, desc, workers=workers, needs=needs)
     rows = pd.DataFrame([(name, cfg.key()) for name, cfg in spec], columns=["row", "key"]).drop_duplicates()
     return rows.merge(df, on="key", how="left")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from . import signals
 from .config import LMConfig, RunConfig
 from .data import Dataset, extra_inputs, load, mixup_inputs, nested_subset
+from .features import feature_metrics, head_of, linear_cka
 from .lm import evaluate, evaluate_windows, generate, prompt_ids, windows
 from .metrics import classification_metrics
 from .models import AuxiliaryHeads, build_for, build_gpt
@@ -33,6 +35,7 @@ class Teacher:
     sample: str | None = None  # a language model's generated text
     precision: str | None = None  # what it was trained in (kdlib.devices.resolve_precision)
     machine: str | None = None  # where it was trained (kdlib.devices.machine)
+    _features: dict = field(default_factory=dict, repr=False)  # split -> penultimate features (`features`)
 
     def random_head(self, seed: int) -> torch.nn.Module:
         """A copy of the teacher with its last layer re-initialised (seeded): features kept, class mapping
@@ -48,6 +51,15 @@ class Teacher:
     def random_head_logits(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """Logits of `random_head(seed)` on x."""
         return predict(self.random_head(seed), x)
+
+    def features(self, split: str, x: torch.Tensor) -> torch.Tensor | None:
+        """The teacher's penultimate features [N, D] on the inputs x of `split`, computed once per process (a
+        sweep's worker keeps its teachers in memory); None for a teacher without a `head` (an ensemble)."""
+        if head_of(self.model) is None:
+            return None
+        if split not in self._features:
+            self._features[split] = predict(self.model, x, precision=self.precision or "fp32", features=True)[1]
+        return self._features[split]
 
 
 @dataclass
@@ -126,14 +138,28 @@ class Classification:
         splits = {"train": fit.own,  # the student's own subset
                   "val": (data.x_val, data.y_val, ref.get("val")),
                   "test": (data.x_test, data.y_test, ref.get("test"))}
-        metrics = {}
+        metrics, seconds, h_test = {}, 0.0, None
+        measure = head_of(model) is not None  # a kdlib classifier: its penultimate features are defined (C7)
         for split, (xs, ys, ts) in splits.items():
-            logits = predict(model, xs, precision=cfg.train.precision)
+            if measure and split != "val":  # logits and features from one forward pass
+                logits, h = predict(model, xs, precision=cfg.train.precision, features=True)
+                h_test = h if split == "test" else h_test
+                start = time.perf_counter()
+                metrics.update(feature_metrics(h, ys, prefix=f"{split}_"))
+                seconds += time.perf_counter() - start
+            else:
+                logits = predict(model, xs, precision=cfg.train.precision)
             metrics.update(classification_metrics(logits, ys, ts, prefix=f"{split}_"))
         if teacher is not None:
             metrics["teacher_test_acc"] = teacher.metrics["test_acc"]
             metrics["teacher_n_train"] = teacher.metrics["n_train"]
-        return {"metrics": metrics}
+            start = time.perf_counter()
+            ht = teacher.features("test", data.x_test) if measure else None
+            if ht is not None:  # C7: the student's alignment with its teacher, and the teacher's own collapse
+                metrics["test_cka"] = linear_cka(h_test, ht)
+                metrics["teacher_test_nc1"] = feature_metrics(ht, data.y_test)["nc1"]
+            seconds += time.perf_counter() - start
+        return {"metrics": metrics, "features_time_s": seconds}
 
 
 class Language:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, same_runs
 from .devices import machine
 from .losses import labels_loss
 from .models import split_checkpoint
@@ -144,7 +144,7 @@ def _load(path: Path, key: str, report: bool = True) -> dict | None:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("key") != key:
             raise ValueError(f"stored key {blob.get('key')!r} differs from {key!r}")
-        if blob.get("version") != __version__:
+        if not same_runs(blob.get("version")):
             raise ValueError(f"made by kdlib {blob.get('version')}, this is {__version__}")
         return blob
     except Exception as e:  # a corrupt, foreign or outdated file is never used

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from .devices import PRECISIONS, resolve_precision, to_device
 from .errors import ConfigError, check_choice, check_range
+from .features import head_of
 from .vision import augment as augment_images
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -263,8 +264,26 @@ def _train(model, x, y, loss_fn, cfg, seed, targets, target_fn, progress, check_
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 4096, precision: str = "fp32") -> torch.Tensor:
-    """Float32 logits for every row of x, in eval mode, on x's device (the forward pass in `precision`)."""
+def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 4096, precision: str = "fp32",
+            features: bool = False):
+    """Float32 logits for every row of x, in eval mode, on x's device (the forward pass in `precision`).
+
+    `features=True` returns (logits [N, K], penultimate features [N, D]) from the same forward pass: the input of the
+    model's `head` (kdlib.features.head_of), caught by a hook, so the logits are the same numbers either way. The
+    head's input is the penultimate representation of every kdlib classifier: the flattened last block (MLP, 1D CNN),
+    the normalised mean over tokens (ViT), the pooled last stage (CIFAR models)."""
     model.eval()
-    with autocast(x.device, precision):
-        return torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
+    caught = []
+    hook = None
+    if features:
+        head = head_of(model)
+        if head is None:
+            raise ValueError(f"{type(model).__name__} has no linear `head`: its penultimate features are not defined")
+        hook = head.register_forward_pre_hook(lambda module, args: caught.append(args[0].detach().float()))
+    try:
+        with autocast(x.device, precision):
+            logits = torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
+    finally:
+        if hook is not None:
+            hook.remove()
+    return (logits, torch.cat(caught).flatten(1)) if features else logits

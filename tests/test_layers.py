@@ -12,7 +12,7 @@ LAYERS = [  # a module may import modules of its own layer or of a layer above i
     ("__init__", "errors", "store", "devices"),  # utilities
     ("text", "vision", "data", "owndata"),  # data, CIFAR loading and the reader's own data included
     ("convnets", "models"),  # every model builder
-    ("signals", "metrics", "losses", "lm"),  # losses, teacher-signal controls, metrics
+    ("signals", "metrics", "features", "losses", "lm"),  # losses, teacher-signal controls, metrics (C7's included)
     ("train",),  # the loop
     ("profiles", "config"),  # what a run is
     ("tasks", "teachers", "run"),  # one run

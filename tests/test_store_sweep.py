@@ -164,6 +164,18 @@ def test_store_refuses_records_of_other_code_or_settings(tmp_path):
     assert len(store.rejected) == 3
 
 
+def test_store_uses_records_of_versions_that_compute_the_same_runs(tmp_path):
+    """kdlib.SAME_RUNS_SINCE: a record of an older version that computes runs identically is used; older ones are not."""
+    store = Store(tmp_path)
+    same, older = _record(1, version=kdlib.SAME_RUNS_SINCE), _record(2, version="0.6.0")
+    for r in (same, older):
+        store.put(r)
+    assert store.get(same["key"]) == same
+    with pytest.warns(UserWarning, match=f"made by kdlib 0.6.0, this is {kdlib.__version__}"):
+        assert store.get(older["key"]) is None
+    assert kdlib.same_runs(kdlib.__version__) and not kdlib.same_runs("1.0.0") and not kdlib.same_runs("dev")
+
+
 # ---------------------------------------------------------------- sweeps and teachers (one shared smoke sweep)
 
 def _counting(monkeypatch_or_mp, module, name):
@@ -207,6 +219,32 @@ def test_sweep_runs_each_config_once_and_trains_one_teacher(swept):
     assert {"method", "fraction", "seed", "lr", "test_acc", "n_train", "steps", "wall_time_s"} <= set(df.columns)
     # the label runs also carry agreement with the (shared) teacher
     assert df["test_agreement"].notna().all()
+    # C7's feature metrics, measured in every run, and what they cost
+    assert df["test_cka"].between(0, 1).all() and (df[["train_nc1", "test_nc1", "teacher_test_nc1"]] > 0).all().all()
+    assert df[["train_nc2", "test_nc2"]].notna().all().all() and (df["features_time_s"] >= 0).all()
+
+
+def test_a_sweep_reruns_a_record_stored_before_a_metric_it_needs(swept, tmp_path, monkeypatch):
+    """A record of kdlib 0.7 (no feature metrics) is used as it is, unless the sweep needs one of them: then that run
+    alone is run again, with the same numbers; a diverged run (no metrics at all) is never run again for that."""
+    res = _copy(swept, tmp_path)
+    keys = [c.key() for c in swept.configs]
+    path = res / "runs" / f"{keys[0]}.json"
+    old = json.loads(path.read_text())
+    old["kdlib_version"] = kdlib.SAME_RUNS_SINCE
+    old["metrics"] = {k: v for k, v in old["metrics"].items() if "nc" not in k and "cka" not in k}
+    path.write_text(json.dumps(old))
+    diverged = res / "runs" / f"{keys[1]}.json"
+    stopped = dict(json.loads(diverged.read_text()), status="diverged", metrics={})
+    diverged.write_text(json.dumps(stopped))
+    calls = _counting(monkeypatch, sweep_mod, "run_one")
+    df = sweep_mod.sweep(swept.configs, results_dir=res, device="cpu", progress=False)
+    assert calls == [] and df.set_index("key").loc[keys[0], "test_cka"] != df.set_index("key").loc[keys[0], "test_cka"]
+    df = sweep_mod.sweep(swept.configs, results_dir=res, device="cpu", progress=False, needs=("test_cka", "train_nc1"))
+    assert [c.key() for c in calls] == [keys[0]]
+    rerun = json.loads(path.read_text())
+    assert rerun["kdlib_version"] == kdlib.__version__ and "test_cka" in rerun["metrics"]
+    assert {k: rerun["metrics"][k] for k in old["metrics"]} == old["metrics"]  # the same numbers, and the new ones
 
 
 def _copy(swept, tmp_path):

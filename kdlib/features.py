@@ -1,0 +1,92 @@
+"""What a network's penultimate features say (C7): their alignment with another network's, and their neural collapse.
+
+Pure functions of feature matrices h [N, D] (float; computed in float64) and labels y [N]; each returns a Python float.
+
+- `linear_cka(x, y)`: linear centred kernel alignment (Kornblith et al., 2019) between two feature matrices of the
+  same N inputs, [N, D1] and [N, D2]: with both centred over the inputs,
+  CKA = ||yᵀx||²_F / (||xᵀx||_F · ||yᵀy||_F), in [0, 1]; 1 for identical features, and unchanged by an orthogonal
+  transform or an isotropic scaling of either side (the widths may differ).
+- `nc1(h, y)`: within-class variability against between-class (Papyan, Han and Donoho, 2020):
+  tr(Σ_W Σ_B⁺) / K, with μ_c the class means, μ_G the global mean, Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ,
+  Σ_B = (1/K) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ and ⁺ the pseudo-inverse. 0 when every input sits on its class mean
+  (collapse); it falls by orders of magnitude as a network collapses.
+- `nc2(h, y)`: how far the centred class means M = [μ_c − μ_G] are from a simplex equiangular tight frame (equal
+  norms, every pair at cosine −1/(K−1)): ||MMᵀ/||MMᵀ||_F − (I − 11ᵀ/K)/√(K−1)||_F. 0 for a simplex ETF.
+
+K counts the classes present in y. `head_of(model)` is the linear layer whose input a kdlib classifier's
+penultimate features are (`kdlib.train.predict(..., features=True)` returns them).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _centre(h: torch.Tensor) -> torch.Tensor:
+    h = h.detach().double().flatten(1)
+    return h - h.mean(0, keepdim=True)
+
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Linear CKA between features x [N, D1] and y [N, D2] of the same N inputs (see the module docstring)."""
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} rows and y {len(y)}: CKA compares features of the same inputs")
+    x, y = _centre(x), _centre(y)
+    # the feature-space form (D × D products) costs N·D², not N², so the whole test set fits
+    cross = (y.T @ x).square().sum()
+    norm = torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)
+    return float(cross / norm) if norm > 0 else float("nan")
+
+
+def class_means(h: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(classes present [K], their means [K, D], the global mean [D]) of features h [N, D] (float64)."""
+    h = h.detach().double().flatten(1)
+    classes, inverse = torch.unique(y.cpu(), return_inverse=True)
+    inverse = inverse.to(h.device)
+    sums = torch.zeros(len(classes), h.shape[1], dtype=h.dtype, device=h.device).index_add_(0, inverse, h)
+    counts = torch.bincount(inverse, minlength=len(classes)).to(h.dtype)
+    return classes, sums / counts[:, None], h.mean(0)
+
+
+def nc1(h: torch.Tensor, y: torch.Tensor) -> float:
+    """tr(Σ_W Σ_B⁺) / K of features h [N, D] with labels y [N] (module docstring); nan with fewer than 2 classes."""
+    h = h.detach().double().flatten(1)
+    classes, means, mu = class_means(h, y)
+    k = len(classes)
+    if k < 2:
+        return float("nan")
+    within = h - means[torch.searchsorted(classes, y.cpu()).to(h.device)]
+    sigma_w = within.T @ within / len(h)
+    m = means - mu
+    sigma_b = m.T @ m / k
+    return float(torch.trace(sigma_w @ torch.linalg.pinv(sigma_b, hermitian=True)) / k)
+
+
+def nc2(h: torch.Tensor, y: torch.Tensor) -> float:
+    """Distance of the centred class means' Gram matrix from a simplex ETF's (module docstring); nan below 2
+    classes."""
+    classes, means, mu = class_means(h, y)
+    k = len(classes)
+    if k < 2:
+        return float("nan")
+    m = means - mu
+    gram = m @ m.T
+    etf = (torch.eye(k, dtype=gram.dtype, device=gram.device) - 1.0 / k) / math.sqrt(k - 1)
+    return float(torch.linalg.matrix_norm(gram / torch.linalg.matrix_norm(gram) - etf))
+
+
+def head_of(model: nn.Module) -> nn.Linear | None:
+    """The last linear layer of a kdlib classifier (its `head`; a deep-supervision wrapper's net's head), or None for
+    a model without one (a reader's own nn.Sequential, an ensemble teacher)."""
+    for m in (model, getattr(model, "net", None)):
+        head = getattr(m, "head", None)
+        if isinstance(head, nn.Linear):
+            return head
+    return None
+
+
+def feature_metrics(h: torch.Tensor, y: torch.Tensor, prefix: str = "") -> dict:
+    """NC1 and NC2 of features h with labels y, as `<prefix>nc1`, `<prefix>nc2`."""
+    return {f"{prefix}nc1": nc1(h, y), f"{prefix}nc2": nc2(h, y)}
