@@ -312,7 +312,8 @@ def rows_figure(df, summary, gains: dict, rows, fractions, title: str):
     axes[0].set_ylabel("test accuracy"); axes[0].legend(fontsize=8); fraction_axis(axes[0], fractions)
     axes[1].axhline(0, color="k", lw=0.8); axes[1].set_ylabel("relative gain over labels (%)")
     axes[1].legend(fontsize=8); fraction_axis(axes[1], fractions)
-    fig.suptitle(title, y=1.02)
+    fig.suptitle(title, y=1.0)
+    fig.tight_layout()
     note_failures(fig, df, "row")
     return fig
 
@@ -364,7 +365,8 @@ def samples_figure(df, summary, gains: dict, rows, m_of, n_teacher, acc_teacher,
     axes[1].set_xscale("log"); axes[1].axhline(0, color="k", lw=0.8); axes[1].axvline(1, color="0.5", ls=":", lw=1)
     axes[1].set_xlabel("κ = M / N_teacher (student samples / teacher samples)")
     axes[1].set_ylabel("relative gain over labels (%)"); axes[1].legend(fontsize=8)
-    fig.suptitle(title, y=1.02)
+    fig.suptitle(title, y=1.0)
+    fig.tight_layout()
     note_failures(fig, df, "row")
     return fig
 
@@ -488,7 +490,8 @@ def features(df, students: dict, pairs: dict, title: str):
     from .analysis import interval
 
     style()
-    fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
+    fig, axes = plt.subplots(2, 2, figsize=(12.5, 8.6))
+    axes = axes.flatten()
     every = sorted({f for fr in students.values() for f in fr})
     for (student, fractions), st in zip(students.items(), STUDENT_STYLES):
         for method in ("labels", "kd"):
@@ -510,19 +513,20 @@ def features(df, students: dict, pairs: dict, title: str):
         p = pairs[student]
         gain = 100 * (p["test_acc"] - p["test_acc_base"]) / p["test_acc_base"]
         colors = [shade[min(every, key=lambda e: abs(e - f))] for f in p["fraction"]]
-        axes[2].scatter(gain, 100 * (p["test_cka"] - p["test_cka_base"]), c=colors, marker=st["marker"], s=22,
-                        label=student)
-        axes[3].scatter(gain, np.log(p["train_nc1"] / p["train_nc1_base"]), c=colors, marker=st["marker"], s=22,
-                        label=student)
-    for f in every:
-        axes[3].scatter([], [], color=shade[f], marker="o", s=22, label=f"α = {f:g}")
-    axes[2].set_ylabel("CKA with the teacher, KD − labels (points)")
-    axes[3].set_ylabel("ln(NC1 of KD ÷ NC1 of labels), own training subset")
-    for ax in axes[2:]:
+        axes[2].scatter(gain, 100 * (p["test_cka"] - p["test_cka_base"]), c=colors, marker=st["marker"], s=22)
+        axes[3].scatter(gain, np.log(p["train_nc1"] / p["train_nc1_base"]), c=colors, marker=st["marker"], s=22)
+    for ax in axes[2:]:  # the legend: marker = student, colour = α
+        for student, st in zip(students, STUDENT_STYLES):
+            ax.scatter([], [], color="0.5", marker=st["marker"], s=22, label=student)
+        for f in every:
+            ax.scatter([], [], color=shade[f], marker="o", s=22, label=f"α = {f:g}")
         ax.axhline(0, color="k", lw=0.8)
         ax.axvline(0, color="k", lw=0.8)
-        ax.set_xlabel("KD's relative accuracy gain over labels (%), same seed and α")
+        ax.set_xlabel("KD's relative accuracy gain over labels (%), per seed and α")
         ax.legend(fontsize=7)
-    fig.suptitle(title, y=1.02)
+    axes[2].set_ylabel("CKA with the teacher: KD − labels (points)")
+    axes[3].set_ylabel("ln(NC1 of KD ÷ NC1 of labels), own training subset")
+    fig.suptitle(title, y=1.0)
+    fig.tight_layout()
     note_failures(fig, df, "row")
     return fig

@@ -50,6 +50,7 @@ SMOKE = {
     "05": dict(fractions=[0.1, 1.0], lams=[0, 0.5, 1], scale_fractions=[0.1, 1.0], sample_ratios=[0.2, 2]),
     "06": dict(fractions=[0.1, 1.0]),
     "07": dict(sample_ratios=[0.2, 2]),
+    "10": dict(fractions=[0.1, 1.0], vit_fractions=[0.1, 1.0], tau_grid=[1, 100], vit_student="vit-tiny"),
 }
 
 
@@ -102,6 +103,14 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
         numbers = next(iter(board.values()))["numbers"]
         assert numbers["labels_test_ppl_smallest"] > 1 and numbers["kd_test_ppl_alpha_1"] > 1
         assert text.count("--- ") == 3 and "prompt: " in text
+    if path.stem.startswith("10"):  # C7: two rows from one figure, both students' numbers, the metrics' cost
+        assert {k.split("/")[0] for k in board} == {"C7-alignment", "C7-collapse"}
+        assert {p.stem for p in figures.glob("*.png")} == {"c7_features_mnist1d_smoke"}
+        for e in board.values():
+            assert set(e["settings"]) == {"cnn-tiny", "vit-tiny"}
+            numbers = e["numbers"]
+            assert 0 <= numbers["cnn-tiny:kd:test_cka_smallest"] <= 1 and numbers["vit-tiny:labels:train_nc1_alpha_1"] > 0
+            assert 0 < numbers["features_cost_share_median"] < 0.5 and numbers["cnn-tiny:pairs"] == 4
     if path.stem.startswith("04"):  # the explorer: a static figure for papermill/HTML, and the live widget
         images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert len(images) >= 2 and "application/vnd.jupyter.widget-view+json" in text
@@ -120,6 +129,7 @@ BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message mus
            "methods='CRD' is not known; allowed: DIST, DKD, KD + deep supervision, vanilla KD"),
     "08": ("student", "gpt-huge", "student='gpt-huge' is not known; allowed: gpt-base, gpt-small, gpt-tiny"),
     "09": ("label", "target", "label='target' is not a column of breast_cancer.csv; allowed: one of its 31 columns"),
+    "10": ("vit_student", "cnn-tiny", "vit_student='cnn-tiny' is the student's architecture; allowed: another model"),
 }
 
 
@@ -175,7 +185,8 @@ def test_reproduce_plan_includes_the_variants():
     plan = reproduce.plan("cpu")
     names = [name for _, name, _ in plan]
     assert names == sorted(names) and "01_data_efficiency_vit.ipynb" in names and "08_language.ipynb" in names
-    assert names[-1] == "09_your_data.ipynb"  # the audit of the reader's data runs last, on the embedded example
+    # C7 reads notebook 01's runs (both variants'), so it comes after them
+    assert names[-2:] == ["09_your_data.ipynb", "10_features.ipynb"]
     assert len(names) == len(NOTEBOOKS) + 2
     extra = dict((name, params) for _, name, params in plan)
     vit = {"student": "vit-small", "fractions": [0.02, 0.1, 1.0], "tau_rules": ["validation", "fixed"]}
