@@ -94,6 +94,32 @@ def test_every_row_is_declared_with_its_reason():
     assert claims.claim_for("C1 cnn-small<-cnn-base").key == "C1"
     with pytest.raises(KeyError, match="not declared"):
         claims.claim_for("C9")
+    assert claims.claim_for("C7-collapse").key == "C7-collapse" and claims.claim_for("C7-alignment").cap == 8
+    assert (claims.scale_of("%"), claims.scale_of(" points"), claims.scale_of("")) == (100, 100, 1)
+
+
+def test_c7_differences_worked_by_hand():
+    """C7-alignment's two parts (a contrast) and C7-collapse's log ratio, on three seeds written out."""
+    rows = []
+    for seed, (cka_l, cka_k, cka_l1, cka_k1, nc_l, nc_k) in enumerate(
+            [(0.50, 0.60, 0.90, 0.92, 0.1, 0.2), (0.40, 0.55, 0.88, 0.90, 0.2, 0.2), (0.45, 0.50, 0.91, 0.90, 0.5, 0.1)]):
+        rows += [dict(row="s:labels", fraction=0.02, seed=seed, test_cka=cka_l, train_nc1=nc_l),
+                 dict(row="s:kd", fraction=0.02, seed=seed, test_cka=cka_k, train_nc1=nc_k),
+                 dict(row="s:labels", fraction=1.0, seed=seed, test_cka=cka_l1, train_nc1=1.0),
+                 dict(row="s:kd", fraction=1.0, seed=seed, test_cka=cka_k1, train_nc1=1.0)]
+    df = pd.DataFrame(rows).assign(status="ok")
+    a = CLAIMS["C7-alignment"]
+    m = "test_cka"
+    ctx = dict(settings={"s": [(0, [(1, "s:kd", 0.02, m), (-1, "s:labels", 0.02, m)]),
+                               (0, [(1, "s:kd", 0.02, m), (-1, "s:labels", 0.02, m), (-1, "s:kd", 1.0, m),
+                                    (1, "s:labels", 1.0, m)])]})
+    d1, d2 = a.diff(df, ctx)["s"]
+    assert d1.tolist() == pytest.approx([0.10, 0.15, 0.05]) and d2.tolist() == pytest.approx([0.08, 0.13, 0.06])
+    assert a.needs("s", ctx) == {("s:kd", 0.02), ("s:labels", 0.02), ("s:kd", 1.0), ("s:labels", 1.0)}
+    c = CLAIMS["C7-collapse"]
+    ctx = dict(settings={"s": ("s:kd", "s:labels", 0.02, "train_nc1")})
+    assert c.diff(df, ctx)["s"].tolist() == pytest.approx([math.log(2), 0.0, math.log(0.2)])
+    assert c.needs("s", ctx) == {("s:kd", 0.02), ("s:labels", 0.02)}
 
 
 class Cfg:

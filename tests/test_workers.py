@@ -18,7 +18,8 @@ from kdlib.store import Store, check_folder
 from kdlib.train import fixed_threads, run_threads
 
 REPO = Path(__file__).resolve().parent.parent
-METRICS = ["test_acc", "val_acc", "train_acc", "test_agreement", "test_kl_teacher", "steps", "n_train"]
+METRICS = ["test_acc", "val_acc", "train_acc", "test_agreement", "test_kl_teacher", "steps", "n_train", "test_cka",
+           "train_nc1", "test_nc2"]
 
 
 def test_results_do_not_depend_on_the_worker_count(tmp_path):
