@@ -50,7 +50,7 @@ SMOKE = {
     "05": dict(fractions=[0.1, 1.0], lams=[0, 0.5, 1], scale_fractions=[0.1, 1.0], sample_ratios=[0.2, 2]),
     "06": dict(fractions=[0.1, 1.0]),
     "07": dict(sample_ratios=[0.2, 2]),
-    "10": dict(fractions=[0.1, 1.0], vit_fractions=[0.1, 1.0], tau_grid=[1, 100], vit_student="vit-tiny"),
+    "10": dict(fractions=[0.1, 1.0], vit_fractions=[0.1, 1.0], tau_grid=[100], lr_grid=[1e-2], vit_student="vit-tiny"),
 }
 
 
