@@ -51,17 +51,18 @@ def class_means(h: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 
 def nc1(h: torch.Tensor, y: torch.Tensor) -> float:
-    """tr(Σ_W Σ_B⁺) / K of features h [N, D] with labels y [N] (module docstring); nan with fewer than 2 classes."""
+    """tr(Σ_W Σ_B⁺) / K of features h [N, D] with labels y [N] (module docstring); nan with fewer than 2 classes.
+
+    Computed without a D × D matrix: with W [N, D] the inputs minus their class means and M [K, D] the centred class
+    means, Σ_W = WᵀW / N and Σ_B⁺ = K · M⁺(M⁺)ᵀ, so tr(Σ_W Σ_B⁺) / K = ||W M⁺||²_F / N (M⁺ [D, K], the pseudo-inverse
+    of a K-row matrix: N·D·K operations instead of N·D²). M has rank at most K − 1 (its rows, weighted by the class
+    counts, sum to 0): singular values below 1e-8 of the largest count as 0."""
     h = h.detach().double().flatten(1)
     classes, means, mu = class_means(h, y)
-    k = len(classes)
-    if k < 2:
+    if len(classes) < 2:
         return float("nan")
     within = h - means[torch.searchsorted(classes, y.cpu()).to(h.device)]
-    sigma_w = within.T @ within / len(h)
-    m = means - mu
-    sigma_b = m.T @ m / k
-    return float(torch.trace(sigma_w @ torch.linalg.pinv(sigma_b, hermitian=True)) / k)
+    return float((within @ torch.linalg.pinv(means - mu, rtol=1e-8)).square().sum() / len(h))
 
 
 def nc2(h: torch.Tensor, y: torch.Tensor) -> float:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from . import signals
 from .config import LMConfig, RunConfig
 from .data import Dataset, extra_inputs, load, mixup_inputs, nested_subset
-from .features import feature_metrics, head_of, linear_cka
+from .features import feature_metrics, head_of, linear_cka, nc1
 from .lm import evaluate, evaluate_windows, generate, prompt_ids, windows
 from .metrics import classification_metrics
 from .models import AuxiliaryHeads, build_for, build_gpt
@@ -35,7 +35,7 @@ class Teacher:
     sample: str | None = None  # a language model's generated text
     precision: str | None = None  # what it was trained in (kdlib.devices.resolve_precision)
     machine: str | None = None  # where it was trained (kdlib.devices.machine)
-    _features: dict = field(default_factory=dict, repr=False)  # split -> penultimate features (`features`)
+    _features: dict = field(default_factory=dict, repr=False)  # split -> penultimate features (`features`), NC1
 
     def random_head(self, seed: int) -> torch.nn.Module:
         """A copy of the teacher with its last layer re-initialised (seeded): features kept, class mapping
@@ -60,6 +60,12 @@ class Teacher:
         if split not in self._features:
             self._features[split] = predict(self.model, x, precision=self.precision or "fp32", features=True)[1]
         return self._features[split]
+
+    def nc1(self, split: str, x: torch.Tensor, y: torch.Tensor) -> float:
+        """NC1 of `features(split, x)` with labels y, computed once per process like them."""
+        if (split, "nc1") not in self._features:
+            self._features[(split, "nc1")] = nc1(self.features(split, x), y)
+        return self._features[(split, "nc1")]
 
 
 @dataclass
@@ -157,7 +163,7 @@ class Classification:
             ht = teacher.features("test", data.x_test) if measure else None
             if ht is not None:  # C7: the student's alignment with its teacher, and the teacher's own collapse
                 metrics["test_cka"] = linear_cka(h_test, ht)
-                metrics["teacher_test_nc1"] = feature_metrics(ht, data.y_test)["nc1"]
+                metrics["teacher_test_nc1"] = teacher.nc1("test", data.x_test, data.y_test)
             seconds += time.perf_counter() - start
         return {"metrics": metrics, "features_time_s": seconds}
 
