@@ -312,8 +312,7 @@ def rows_figure(df, summary, gains: dict, rows, fractions, title: str):
     axes[0].set_ylabel("test accuracy"); axes[0].legend(fontsize=8); fraction_axis(axes[0], fractions)
     axes[1].axhline(0, color="k", lw=0.8); axes[1].set_ylabel("relative gain over labels (%)")
     axes[1].legend(fontsize=8); fraction_axis(axes[1], fractions)
-    fig.suptitle(title, y=1.0)
-    fig.tight_layout()
+    fig.suptitle(title, y=1.02)
     note_failures(fig, df, "row")
     return fig
 
@@ -365,8 +364,7 @@ def samples_figure(df, summary, gains: dict, rows, m_of, n_teacher, acc_teacher,
     axes[1].set_xscale("log"); axes[1].axhline(0, color="k", lw=0.8); axes[1].axvline(1, color="0.5", ls=":", lw=1)
     axes[1].set_xlabel("κ = M / N_teacher (student samples / teacher samples)")
     axes[1].set_ylabel("relative gain over labels (%)"); axes[1].legend(fontsize=8)
-    fig.suptitle(title, y=1.0)
-    fig.tight_layout()
+    fig.suptitle(title, y=1.02)
     note_failures(fig, df, "row")
     return fig
 

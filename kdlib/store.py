@@ -149,8 +149,9 @@ class Store:
     """`<results_dir>/runs/<key>.json`, one per finished run.
 
     A record is used only if it parses, its stored key is the hash of its stored config, and it was written by a
-    kdlib version that computes runs as this one does (`kdlib.same_runs`). Anything else is reported (with its path) and treated as missing, so it is recomputed and
-    replaced: results of other code or settings are never mixed in silently. `rejected` lists what was refused.
+    kdlib version that computes runs as this one does (`kdlib.same_runs`). Anything else is reported (with its path)
+    and treated as missing, so it is recomputed and replaced: results of other code or settings are never mixed in
+    silently. `rejected` lists what was refused.
     """
 
     def __init__(self, results_dir, version: str = __version__):
@@ -173,8 +174,8 @@ class Store:
         if not isinstance(record, dict) or record.get("key") != key or \
                 config_hash(record.get("config") or {}) != key:
             return self._reject(p, "its config does not hash to its file name")
-        if record.get("kdlib_version") != self.version and not (self.version == __version__ and
-                                                                 same_runs(record.get("kdlib_version"))):
+        made_by = record.get("kdlib_version")
+        if made_by != self.version and not (self.version == __version__ and same_runs(made_by)):
             return self._reject(p, f"made by kdlib {record.get('kdlib_version')}, this is {self.version}")
         return record
 
