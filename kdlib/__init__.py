@@ -1,8 +1,8 @@
-__version__ = "0.8.0"
-# the oldest kdlib whose stored runs and teachers this one would compute identically: 0.8 adds C7's feature metrics to
-# a run's record and changes nothing else, so records of 0.7 are used as they are (kdlib.store), and a sweep that
-# needs a metric an older record lacks runs it again (kdlib.sweep: `needs`)
-SAME_RUNS_SINCE = "0.7.0"
+__version__ = "0.9.0"
+# the oldest kdlib whose stored runs and teachers this one would compute identically (kdlib.store); a sweep that needs
+# a metric an older record lacks runs it again (kdlib.sweep: `needs`). 0.9 gives each seed its own teacher and an
+# ensemble other members (kdlib.config.member_seed), so no record of 0.8 or before is used
+SAME_RUNS_SINCE = "0.9.0"
 
 
 def same_runs(version) -> bool:

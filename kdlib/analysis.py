@@ -153,22 +153,52 @@ def gain_intervals(df: pd.DataFrame, method: str, baseline: str = "labels", col:
     return pd.DataFrame(rows)
 
 
+def choice_table(df: pd.DataFrame, order, col: str = "row", by=("fraction",), metric: str = "val_acc",
+                 higher_is_better: bool = True) -> pd.DataFrame:
+    """The selection rule, with its margin: for each group of `by`, the value of `col` among `order` with the best
+    mean validation `metric` over the runs given (the selection seeds' runs; never the test set), a tie going to the
+    one earlier in `order`; and the runner-up. Columns: `by`, chosen, score, runner_up, runner_up_score, gap (how
+    far the choice is ahead, >= 0), seeds (the seeds the means are over)."""
+    by = [by] if isinstance(by, str) else list(by)
+    ok = df[(df["status"] == "ok") & df[col].isin(list(order))]
+    scores = ok.groupby(by + [col])[metric].mean()
+    rank = {name: i for i, name in enumerate(order)}
+    sign = 1 if higher_is_better else -1
+    rows = []
+    for group, g in ok.groupby(by, sort=True):
+        group = group if isinstance(group, tuple) else (group,)
+        ranked = sorted(g[col].unique(), key=lambda name: (-sign * scores[(*group, name)], rank[name]))
+        best, second = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+        score = float(scores[(*group, best)])
+        other = float(scores[(*group, second)]) if second is not None else float("nan")
+        rows.append({**dict(zip(by, group)), "chosen": best, "score": score, "runner_up": second,
+                     "runner_up_score": other, "gap": sign * (score - other),
+                     "seeds": sorted(int(x) for x in g.loc[g[col] == best, "seed"].unique()) if "seed" in g else []})
+    return pd.DataFrame(rows)
+
+
 def choose(df: pd.DataFrame, order, col: str = "row", by: str = "fraction", metric: str = "val_acc",
            higher_is_better: bool = True) -> dict:
     """For each value of `by`: the value of `col` among `order` with the best mean validation `metric` over the
-    runs given (never the test set); a tie goes to the one earlier in `order`."""
-    ok = df[(df["status"] == "ok") & df[col].isin(list(order))]
-    scores = ok.groupby([by, col])[metric].mean()
-    out = {}
-    for b in sorted(ok[by].unique()):
-        best = None
-        for name in order:
-            if (b, name) in scores.index:
-                v = scores[(b, name)]
-                if best is None or (v > best[1] if higher_is_better else v < best[1]):
-                    best = (name, v)
-        out[b] = best[0]
-    return out
+    runs given (never the test set); a tie goes to the one earlier in `order` (`choice_table`)."""
+    table = choice_table(df, order, col, (by,), metric, higher_is_better)
+    return dict(zip(table[by], table["chosen"]))
+
+
+def teacher_table(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """The teachers behind a table of runs, one row per kind (architecture, share of the data, ensemble size): how
+    many seeds' teachers the runs used, and their test `metric` (default: test_acc, or test_ppl for a language
+    model) as mean and sd over those teachers. Each teacher counts once, however many runs distilled from it."""
+    if metric is None:
+        metric = "test_ppl" if "teacher_test_ppl" in df else "test_acc"
+    col = f"teacher_{metric}"
+    kind = [c for c in ("teacher", "teacher_fraction", "teacher_members") if c in df]
+    ok = df[(df["status"] == "ok") & df["teacher"].notna()] if "teacher" in df else df.iloc[:0]
+    if col not in ok or ok.empty:
+        return pd.DataFrame(columns=[*kind, "seeds", "mean", "sd"])
+    one = ok.drop_duplicates(kind + ["teacher_seed"])
+    out = one.groupby(kind, dropna=False)[col].agg(seeds="count", mean="mean", sd="std").reset_index()
+    return out.assign(metric=metric)
 
 
 def show(j: dict, digits: int = 3, scale: float = 1.0, unit: str = "") -> str:
@@ -207,16 +237,15 @@ def verdict_growing_gain(gain: pd.DataFrame, df: pd.DataFrame, method: str, base
 
 def select_on_validation(df: pd.DataFrame, param: str, by=("method", "fraction"),
                          metric: str = "val_acc", higher_is_better: bool = True) -> pd.DataFrame:
-    """For each group, the value of `param` with the best mean validation `metric` (never the test set): the
-    highest, or the lowest when `higher_is_better` is False (perplexity).
+    """For each group, the value of `param` with the best mean validation `metric` over the runs given (never the
+    test set): the highest, or the lowest when `higher_is_better` is False (perplexity). Ties go to the smaller value.
 
-    Returns one row per group with the chosen value and its validation score; ties go to the first value.
+    Returns one row per group with the chosen value, its validation score (`best_<metric>`), the runner-up's and the
+    seeds the means are over (`choice_table`).
     """
-    ok = df[df["status"] == "ok"]
-    scores = ok.groupby(list(by) + [param])[metric].mean().reset_index()
-    pick = "idxmax" if higher_is_better else "idxmin"
-    best = scores.loc[getattr(scores.groupby(list(by))[metric], pick)()]
-    return best.rename(columns={metric: f"best_{metric}"}).reset_index(drop=True)
+    values = sorted(df.loc[df["status"] == "ok", param].dropna().unique())
+    table = choice_table(df, values, param, by, metric, higher_is_better)
+    return table.rename(columns={"chosen": param, "score": f"best_{metric}"})
 
 
 def mean_std(summary: pd.DataFrame, columns: str = "method", order=None, digits: int = 3) -> pd.DataFrame:

@@ -35,6 +35,17 @@ IMAGE_DATASETS = ("cifar10", "cifar100")  # trained with a recipe; their models 
 # training pool holds: mixup of the subset's inputs, or extra unlabelled inputs freshly generated (MNIST-1D only)
 DISTILL_DATA = ("subset", "mixup", "extra")
 LM_MODELS = [f"gpt-{size}" for size in GPT_SIZES]
+# Seeds: a run of seed s distils from (and, label-trained, is compared with) the teacher of seed s, so the teacher's
+# draw is inside every interval over seeds. Member i >= 1 of an ensemble of teacher seed s is trained with seed
+# MEMBER_SEEDS + 20 s + i (member 0 is the single teacher of seed s): members never coincide across seeds, nor with
+# any plain seed, which stays below MEMBER_SEEDS.
+MAX_SEED = 999_999
+MEMBER_SEEDS = MAX_SEED + 1
+
+
+def member_seed(teacher_seed: int, i: int) -> int:
+    """The training seed of member i of an ensemble whose teacher seed is `teacher_seed` (see MEMBER_SEEDS)."""
+    return teacher_seed if i == 0 else MEMBER_SEEDS + 20 * teacher_seed + i
 
 
 class _Keyed:
@@ -61,8 +72,14 @@ class _Keyed:
         elif methods[self.method]:
             raise ConfigError(f"method={self.method!r} needs a teacher; allowed teachers: {', '.join(models)}")
         check_range("fraction", self.fraction, low=0, high=1, low_open=True)
-        for name in ("seed", "teacher_seed"):
-            check_int(name, getattr(self, name), 0)
+        check_int("seed", self.seed, 0, MAX_SEED)
+        if self.teacher_seed is not None:
+            check_int("teacher_seed", self.teacher_seed, 0, MAX_SEED, allowed=f"None (the run's seed) or an integer "
+                                                                               f"in [0, {MAX_SEED}]")
+
+    def own_teacher(self):
+        """The config with its teacher seed resolved: None means the run's own seed (a teacher per seed)."""
+        return self if self.teacher_seed is not None else replace(self, teacher_seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -84,12 +101,12 @@ class RunConfig(_Keyed):
     objective: str | None = "forward_kl"  # method "kd" with signal "teacher": the distillation term (OBJECTIVES)
     train: TrainConfig = TrainConfig()
     teacher_train: TrainConfig = TrainConfig()
-    teacher_seed: int = 0
+    teacher_seed: int | None = None  # None: the run's own seed (a teacher per seed); resolved by canonical()
     # the teacher trains on this share of the training pool (a nested subset, seeded by teacher_seed), so that a
     # student's fraction can exceed the teacher's: a student at `fraction` sees fraction / teacher_fraction of
     # the teacher's sample count (C5). Label-trained students are compared with the full-data teacher.
     teacher_fraction: float = 1.0
-    # an ensemble teacher: this many members (teacher seeds teacher_seed, teacher_seed + 1, ...), probabilities averaged
+    # an ensemble teacher: this many members (member_seed(teacher_seed, i)), probabilities averaged
     teacher_members: int = 1
     distill_data: str | None = "subset"  # method "kd": DISTILL_DATA
     aux_heads: bool | None = False  # method "kd": deep supervision, one auxiliary classifier per intermediate block
@@ -171,7 +188,7 @@ class RunConfig(_Keyed):
     def canonical(self) -> "RunConfig":
         """Numbers as floats, and the knobs a method does not use blanked, so e.g. label runs are shared across a
         tau sweep."""
-        c = self._as_floats()
+        c = self._as_floats().own_teacher()
         if c.method != "kd":
             # a label-trained student's reference teacher (for agreement) is the single full-data one
             return replace(c, tau=None, lam=None, signal=None, objective=None, teacher_fraction=1.0,
@@ -183,7 +200,8 @@ class RunConfig(_Keyed):
     def teacher_key(self) -> str:
         """Teachers are shared by every run with the same data, architecture, training and seed."""
         return config_hash({"dataset": self.dataset, "data": self.data, "teacher": self.teacher,
-                            "teacher_train": asdict(self.teacher_train), "teacher_seed": self.teacher_seed,
+                            "teacher_train": asdict(self.teacher_train),
+                            "teacher_seed": self.own_teacher().teacher_seed,
                             "teacher_fraction": float(self.teacher_fraction),
                             "teacher_members": self.teacher_members, "format": 2})
 
@@ -206,7 +224,7 @@ class LMConfig(_Keyed):
     lam: float | None = 1.0
     train: TrainConfig = TrainConfig()
     teacher_train: TrainConfig = TrainConfig()
-    teacher_seed: int = 0
+    teacher_seed: int | None = None  # None: the run's own seed (a teacher per seed); resolved by canonical()
 
     FLOATS = ("fraction", "tau", "lam")
     SEQUENCE = True  # next-character targets at every position: logits [B, T, V], labels [B, T]
@@ -231,13 +249,14 @@ class LMConfig(_Keyed):
 
     def canonical(self) -> "LMConfig":
         """Numbers as floats; a label run has no tau or lambda (so it is shared across a KD sweep)."""
-        c = self._as_floats()
+        c = self._as_floats().own_teacher()
         return replace(c, tau=None, lam=None) if c.method == "labels" else c
 
     def teacher_key(self) -> str:
         return config_hash({"kind": "lm-teacher", "dataset": self.dataset, "data": self.data,
                             "block_size": self.block_size, "teacher": self.teacher,
-                            "teacher_train": asdict(self.teacher_train), "teacher_seed": self.teacher_seed})
+                            "teacher_train": asdict(self.teacher_train),
+                            "teacher_seed": self.own_teacher().teacher_seed})
 
 
 def models_for(dataset: str) -> list[str]:

@@ -4,8 +4,12 @@
                 results_dir=results_dir, figures_dir=figures_dir, tau=tau, student=student, teacher=teacher)
 
 resolves the profile's defaults and the notebook's parameters (explicit values win), checks every one of them before
-any training, and picks the device. `S.config(method, fraction, seed, **knobs)` is one run of the notebook with the
-student learning rate chosen for (method, α) on validation data (`S.lr`, computed on first use); `S.sweep` runs a
+any training, and picks the device. Seeds come in two disjoint sets: the evaluation seeds (`seeds`, judged in looks)
+and the selection seeds (`selection_seeds`), on which every hyperparameter is chosen by its mean validation metric and
+which never evaluate; each seed has its own teacher. `S.config(method, fraction, seed, **knobs)` is one run of the
+notebook with the student learning rate chosen for (method, α) on the selection seeds (`S.lr`, computed on first use);
+`S.select` chooses among any candidates the same way (τ, ε, ...), and `S.show_choices()` lists every choice made, with
+its runner-up and margin; `S.teachers(df)` the teachers' accuracy over the seeds a table used; `S.sweep` runs a
 list of configs (or of (row name, config) pairs) through the store; `S.decide(row, spec_for, ctx)` runs a scoreboard
 row's sweep look by look (kdlib.claims: seeds added only where the row is open) and judges it; `S.save` and
 `S.record` write the figure and the scoreboard entry under the setting's name. `dataset="shakespeare"` gives the
@@ -18,8 +22,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import claims, plots, scoreboard
-from .analysis import choose, select_on_validation
-from .config import make_config, make_lm_config, models_for, profile_defaults
+from .analysis import choice_table, select_on_validation, teacher_table
+from .config import MAX_SEED, make_config, make_lm_config, models_for, profile_defaults
 from .errors import ConfigError, check_list, check_nonempty, check_range
 from .models import build_for, num_params
 from .executors import resolve_workers
@@ -43,6 +47,7 @@ class Setting:
     seeds: list  # the first look's seeds: what every run of the notebook gets
     schedule: list  # every seed a row may get, in order (kdlib.claims adds them look by look)
     looks: tuple  # the seed counts at which rows are judged (one look when the notebook was given its seeds)
+    selection_seeds: list  # where hyperparameters are chosen (mean over them); disjoint from `schedule`
     lr_grid: list
     device: str  # as given ("auto", "cpu", ...); `dev` is what it resolved to
     dev: object
@@ -56,6 +61,7 @@ class Setting:
     _lr: pd.DataFrame | None = field(default=None, repr=False)
     machines: set = field(default_factory=set, repr=False)  # where this setting's runs ran (kdlib.devices.machine)
     judgements: dict = field(default_factory=dict, repr=False)  # row -> its judgement (S.decide)
+    choices: dict = field(default_factory=dict, repr=False)  # what was chosen -> its choice table (show_choices)
 
     @property
     def language(self) -> bool:
@@ -69,15 +75,17 @@ class Setting:
 
     @property
     def lr(self) -> pd.DataFrame:
-        """The student learning rate per (method, α), chosen on the validation split at the first seed: every rate of
-        `lr_grid` is run (or read from the store) for labels and KD, and the best validation accuracy (perplexity for
-        a language model) wins. The chosen run is also that seed's final run."""
+        """The student learning rate per (method, α), chosen on the selection seeds: every rate of `lr_grid` is run
+        (or read from the store) for labels and KD at each selection seed, and the best mean validation accuracy
+        (perplexity for a language model) wins, a tie going to the smaller rate. No evaluation seed is run here."""
         if self._lr is None:
-            configs = [self.make(method=m, fraction=float(f), seed=self.seeds[0], lr=lr)
-                       for lr in self.lr_grid for m in ("labels", "kd") for f in self.tune_on]
-            df = self.sweep(configs, desc="lr tuning")
+            configs = [self.make(method=m, fraction=float(f), seed=s, lr=lr)
+                       for lr in self.lr_grid for m in ("labels", "kd") for f in self.tune_on
+                       for s in self.selection_seeds]
+            df = self.sweep(configs, desc="lr selection")
             metric = "val_ppl" if self.language else "val_acc"
             self._lr = select_on_validation(df, "lr", metric=metric, higher_is_better=not self.language)
+            self.choices["learning rate"] = self._lr.rename(columns={"lr": "chosen", f"best_{metric}": "score"})
         return self._lr
 
     def lr_of(self, method: str, fraction: float) -> float:
@@ -107,16 +115,47 @@ class Setting:
             out[LOGIT_MATCHING] = dict(objective="logit_mse")
         return out
 
+    def select(self, what: str, candidates: dict, method: str = "kd", fractions=None, among=None, **fields) -> dict:
+        """The selection rule for any hyperparameter: per α (default: the setting's), every candidate (name -> the
+        config fields it sets) runs at each selection seed with `method`'s chosen rate and `fields`, and the best mean
+        validation accuracy (perplexity for a language model) wins, a tie going to the earlier candidate; `among`
+        (default: all) limits the choice to some of the candidates. Returns α -> the chosen name; the choice table
+        (runner-up, margin, seeds) is kept under `what` (`show_choices`)."""
+        fractions = self.fractions if fractions is None else fractions
+        runs = self.sweep([(name, self.config(method, f, s, **{**fields, **kw})) for f in fractions
+                           for name, kw in candidates.items() for s in self.selection_seeds], desc=f"{what} selection")
+        metric = "val_ppl" if self.language else "val_acc"
+        table = choice_table(runs, list(candidates) if among is None else list(among), metric=metric,
+                             higher_is_better=not self.language)
+        self.choices[what] = table.assign(method=method)
+        return dict(zip(table["fraction"], table["chosen"]))
+
+    def show_choices(self) -> pd.DataFrame:
+        """Every choice made so far: what, method, α, the chosen value and its mean validation score over the
+        selection seeds, the runner-up and the gap between them."""
+        cols = ["method", "fraction", "chosen", "score", "runner_up", "runner_up_score", "gap", "seeds"]
+        tables = [t.assign(what=what)[["what", *cols]] for what, t in self.choices.items()]
+        if not tables:
+            return pd.DataFrame(columns=["what", *cols])
+        out = pd.concat(tables, ignore_index=True)
+        return out.assign(seeds=[", ".join(map(str, s)) for s in out["seeds"]]).round(4)
+
+    @staticmethod
+    def tau_candidates(taus=AUTHORS_TAUS, logit_matching: bool = True) -> dict:
+        """C1's temperature candidates: name ("τ=4", "logit matching") -> the KD knobs of that candidate."""
+        out = {f"τ={t:g}": dict(objective="forward_kl", tau=float(t)) for t in taus}
+        if logit_matching:
+            out[LOGIT_MATCHING] = dict(objective="logit_mse")
+        return out
+
     def choose_tau(self, taus=AUTHORS_TAUS, logit_matching: bool = True, fractions=None) -> dict:
         """C1's validation rule for τ: per α (default: the setting's), every candidate (`tau_candidates`) runs at the
-        first seed, and the best mean **validation** accuracy wins, a tie going to the earlier candidate (grid order,
-        logit matching last). Returns α -> the chosen candidate's name. The runs are the same configs in every
-        notebook (and logit matching is always run), so the store computes them once."""
-        every = self.tau_candidates(taus, True)
-        fractions = self.fractions if fractions is None else fractions
-        runs = self.sweep([(name, self.config("kd", f, self.seeds[0], **kw)) for f in fractions
-                           for name, kw in every.items()], desc="τ selection")
-        return choose(runs, list(self.tau_candidates(taus, logit_matching)))
+        selection seeds, and the best mean validation accuracy wins, a tie going to the earlier candidate (grid
+        order, logit matching last). Returns α -> the chosen candidate's name. The runs are the same configs in
+        every notebook (and logit matching is always run), so the store computes them once."""
+        among = list(self.tau_candidates(taus, logit_matching))
+        return self.select("τ" if logit_matching else "τ (tempered)", self.tau_candidates(taus, True), "kd",
+                           fractions, among=among)
 
     def temperatures(self, taus=AUTHORS_TAUS) -> dict:
         """C2's and C3's two temperature rules, each α -> τ: "validation", C1's rule without logit matching (their
@@ -174,6 +213,20 @@ class Setting:
         lo, hi = (int(per.min()), int(per.max())) if len(per) else (len(self.seeds),) * 2
         return f"{lo} seeds" if lo == hi else f"{lo}–{hi} seeds"
 
+    def teachers(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The teachers of the runs in `df` (each seed its own): per kind, their test accuracy (perplexity for a
+        language model) as mean and sd over the seeds `df` used (`analysis.teacher_table`)."""
+        return teacher_table(df)
+
+    def teacher_score(self, df: pd.DataFrame) -> float:
+        """The mean test accuracy (perplexity) of the setting's own teachers (its KD config's kind) over `df`'s seeds."""
+        t = self.teachers(df)
+        mine = t[(t["teacher"] == self.kd.teacher)]
+        for col, value in (("teacher_fraction", 1.0), ("teacher_members", 1)):
+            if col in mine:
+                mine = mine[mine[col] == value]
+        return float(mine["mean"].iloc[0]) if len(mine) else float("nan")
+
     def stored(self, cfg) -> dict:
         """The stored record of a finished run (its config, metrics and, for a language model, its sample)."""
         return Store(self.results_dir).get(cfg.key())
@@ -207,11 +260,12 @@ class Setting:
 
 def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, seeds=None, n_seeds=None,
             lr_grid=None, tune_on=None, device="auto", results_dir="../results", figures_dir="../figures",
-            workers=None, **knobs) -> Setting:
+            workers=None, selection_seeds=None, **knobs) -> Setting:
     """The resolved setting of a notebook, every value checked before any training (see the module docstring).
 
     fractions / seeds / lr_grid: None takes the profile's (seeds: its schedule, judged in looks; `n_seeds` keeps its
-    first n_seeds in one look). Seeds given explicitly are one look. `tune_on`: the α
+    first n_seeds in one look). Seeds given explicitly are one look. `selection_seeds`: where every hyperparameter is
+    chosen (None: the profile's; at least two, none of them an evaluation seed). `tune_on`: the α
     at which learning rates are chosen (default: `fractions`). `knobs` (tau, student, teacher, ...) go into every
     config; None means the profile's. `workers`: runs at once (None: $KDLIB_WORKERS, else one per core)."""
     knobs = {k: v for k, v in knobs.items()}
@@ -232,6 +286,8 @@ def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, see
         schedule = [int(s) for s in (p["seeds"][:n_seeds] if seeds is None else seeds)]
         looks = (len(schedule),)
     seeds = schedule[:looks[0]]
+    selection_seeds = check_selection_seeds(p["selection_seeds"] if selection_seeds is None else selection_seeds,
+                                            schedule)
     lr_grid = list(p.get("lr_grid", ()) if lr_grid is None else lr_grid)
     for label, values in (("fractions", fractions), ("seeds", seeds), ("lr_grid", lr_grid)):
         check_nonempty(label, values)
@@ -239,19 +295,34 @@ def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, see
         check_range("lr_grid", lr, low=0, low_open=True)
     dev = resolve_device(device)
     resolve_workers(workers)
-    S = Setting(profile, dataset, name, fractions, seeds, schedule, looks, lr_grid, device, dev, results_dir,
+    S = Setting(profile, dataset, name, fractions, seeds, schedule, looks, selection_seeds, lr_grid, device, dev,
+                results_dir,
                 figures_dir, p, knobs,
                 kd=None, tune_on=sorted(float(f) for f in (fractions if tune_on is None else tune_on)), workers=workers)
     # every point is validated now, before any training
     for m in ("labels", "kd"):
         for f in S.tune_on + fractions:
-            for s in schedule:
+            for s in schedule + selection_seeds:
                 S.make(method=m, fraction=f, seed=s)
     S.kd = S.make(method="kd", fraction=fractions[-1], seed=seeds[-1])
     check_folder("results_dir", results_dir)  # last: a bad value above leaves nothing behind
     check_folder("figures_dir", figures_dir)
     print(f"profile={profile} dataset={name} device={dev} seeds={seeds}"
           + (f" (then up to {len(schedule)} where a row is open: looks at {', '.join(map(str, looks))})"
-             if len(looks) > 1 else "") + f" student={S.kd.student} "
+             if len(looks) > 1 else "") + f", choices on selection seeds {selection_seeds}, student={S.kd.student} "
           f"teacher={S.kd.teacher} τ={S.kd.tau:g} α grid={fractions}")
     return S
+
+
+def check_selection_seeds(selection_seeds, evaluation_seeds) -> list:
+    """The selection seeds as a list of ints: at least two, distinct, none of them among `evaluation_seeds` (a seed
+    that chose a hyperparameter would then judge it); otherwise a ConfigError naming the parameter and the value."""
+    values = list(selection_seeds) if isinstance(selection_seeds, (list, tuple)) else None
+    allowed = (f"a list of at least two distinct integers in [0, {MAX_SEED}], none of them an evaluation seed "
+               f"({', '.join(map(str, evaluation_seeds))})")
+    ok = (values is not None and len(values) >= 2 and len(set(values)) == len(values)
+          and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SEED for v in values)
+          and not set(values) & set(evaluation_seeds))
+    if not ok:
+        raise ConfigError(f"selection_seeds={selection_seeds!r} is not allowed; allowed: {allowed}")
+    return [int(v) for v in values]

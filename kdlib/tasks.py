@@ -233,7 +233,7 @@ def _own_on(fp: str, results_dir: str, device: str) -> Dataset:
 
 def teacher_subset(cfg: RunConfig, y: torch.Tensor) -> torch.Tensor:
     """Indices of the training inputs the teacher of `cfg` learns from (all of them when teacher_fraction = 1)."""
-    return nested_subset(y, cfg.teacher_fraction, cfg.teacher_seed, stream=1)
+    return nested_subset(y, cfg.teacher_fraction, cfg.own_teacher().teacher_seed, stream=1)
 
 
 def teacher_metrics(logits: dict, data: Dataset, own: torch.Tensor) -> dict:

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from . import __version__, same_runs
+from .config import member_seed
 from .devices import machine
 from .losses import labels_loss
 from .models import split_checkpoint
@@ -58,6 +59,7 @@ def get_teacher(cfg, data, device, results_dir) -> Teacher:
 
 
 def _teacher(cfg, data, device, results_dir) -> Teacher:
+    cfg = cfg.own_teacher()  # teacher_seed None: the run's own seed
     task = task_for(cfg)
     if cfg.teacher_members > 1:
         return _ensemble(cfg, data, device, results_dir)
@@ -98,8 +100,8 @@ def _from_checkpoint(task, cfg, data, device, results_dir) -> dict:
 
 
 def _ensemble(cfg, data, device, results_dir) -> Teacher:
-    members = [get_teacher(replace(cfg, teacher_seed=cfg.teacher_seed + i, teacher_members=1), data, device,
-                           results_dir) for i in range(cfg.teacher_members)]
+    members = [get_teacher(replace(cfg, teacher_seed=member_seed(cfg.teacher_seed, i), teacher_members=1), data,
+                           device, results_dir) for i in range(cfg.teacher_members)]
     logits = {s: _log_mean_softmax([m.logits[s] for m in members]) for s in ("train", "val", "test")}
     own = teacher_subset(cfg, data.y_train.cpu()).to(data.y_train.device)
     return Teacher(Ensemble([m.model for m in members]), logits, teacher_metrics(logits, data, own),
