@@ -4,17 +4,17 @@
     result = audit("my_data.csv", label="species", student="mlp-small", teacher="mypackage.nets:big_mlp")
     print(result.answer); result.figure()
 
-It runs C1's sweep on the reader's data: a teacher trained once on all of the training split (or the reader's own,
-from `teacher_checkpoint`), then students trained on labels and by pure distillation (λ = 1) at every α of a grid
+It runs C1's sweep on the reader's data: a teacher per seed trained on all of the training split (or the reader's
+own, from `teacher_checkpoint`, the same network for every seed), then students trained on labels and by pure distillation (λ = 1) at every α of a grid
 and every seed. `prepare(...)` checks everything first (the file, its columns and values, the models, the
 checkpoint, the α grid against the class sizes) and trains nothing; `Audit.run()` then trains what the results store
 does not hold yet.
 
-How the settings are chosen, stated before any test accuracy is read (`SELECTION`): at the first seed, every
-learning rate of `lr_grid` (labels) and every (learning rate, τ) of `lr_grid` × `taus` (KD) is run at every α; for
-each method and α the one with the highest validation accuracy wins, ties going to the lower validation
-cross-entropy, then to the earlier value in the grids' order. Only the validation split is read; every seed then
-runs with the chosen values (the first seed's run is the tuning run itself, reused from the store).
+How the settings are chosen, stated before any test accuracy is read (`SELECTION`): at each selection seed (two,
+which never evaluate; each with its own teacher), every learning rate of `lr_grid` (labels) and every (learning rate,
+τ) of `lr_grid` × `taus` (KD) is run at every α; for each method and α the one with the highest mean validation
+accuracy over the selection seeds wins, ties going to the lower mean validation cross-entropy, then to the earlier
+value in the grids' order. Only the validation split is read; every evaluation seed then runs with the chosen values.
 
 The answer is computed from the runs by kdlib.analysis: relative gains paired by seed (mean ± std), the efficiency
 factor (the α label training needs for KD's accuracy, interpolated on the log-α axis, never outside the grid) and
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis, owndata, plots
-from .config import RunConfig
+from .config import RunConfig, check_selection_seeds
 from .data import nested_subset
 from .errors import ConfigError, check_choice, check_int, check_list
 from .executors import resolve_workers
@@ -40,9 +40,11 @@ from .tasks import dataset_for
 from .teachers import get_teacher
 from .train import TrainConfig, num_steps, resolve_device
 
-SELECTION = ("at the first seed, every learning rate of lr_grid (labels) and every (learning rate, τ) of "
-             "lr_grid × taus (KD) is run at every α; per method and α the highest validation accuracy wins, ties "
-             "going to the lower validation cross-entropy, then to the earlier value in lr_grid, then in taus")
+SELECTION = ("at each selection seed (which never evaluates), every learning rate of lr_grid (labels) and every "
+             "(learning rate, τ) of lr_grid × taus (KD) is run at every α; per method and α the highest mean "
+             "validation accuracy over the selection seeds wins, ties going to the lower mean validation "
+             "cross-entropy, then to the earlier value in lr_grid, then in taus")
+SELECTION_SEEDS = (1000, 1001)  # as the notebooks' profiles (kdlib.profiles)
 
 # The budgets per profile: models, the α grid, seeds, τ and learning-rate grids, and the training of students and
 # teacher (steps = max(min_steps, epochs × ⌊M/B⌋), kdlib.train). Sized for tabular data of a few hundred to a few
@@ -82,6 +84,7 @@ class Audit:
     results_dir: str
     figures_dir: str
     workers: int | None = None
+    selection_seeds: list = field(default_factory=lambda: list(SELECTION_SEEDS))  # choose, never evaluate
     _tuning: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
@@ -102,15 +105,17 @@ class Audit:
                          teacher_train=self.teacher_train).validate().canonical()
 
     def tuning_configs(self) -> list:
-        s = self.seeds[0]
-        return ([self.make("labels", f, s, lr) for lr in self.lr_grid for f in self.fractions] +
-                [self.make("kd", f, s, lr, tau) for lr in self.lr_grid for tau in self.taus for f in self.fractions])
+        """The selection runs: every lr (labels) and (lr, τ) (KD) at every α and selection seed."""
+        return [c for s in self.selection_seeds for c in
+                [self.make("labels", f, s, lr) for lr in self.lr_grid for f in self.fractions] +
+                [self.make("kd", f, s, lr, tau) for lr in self.lr_grid for tau in self.taus for f in self.fractions]]
 
     def data(self):
         return dataset_for(self.make("labels", 1.0, self.seeds[0], self.lr_grid[0]), self.dev, self.results_dir)
 
     def teacher_model(self):
-        """The teacher (from the cache, or trained now / loaded from the checkpoint and cached)."""
+        """The first evaluation seed's teacher (from the cache, or trained now / loaded from the checkpoint and
+        cached); every seed has its own (`AuditResult.teacher`: their mean)."""
         cfg = self.make("kd", 1.0, self.seeds[0], self.lr_grid[0], self.taus[0])
         return get_teacher(cfg, self.data(), self.dev, self.results_dir)
 
@@ -121,7 +126,7 @@ class Audit:
 
     @property
     def tuning(self) -> pd.DataFrame:
-        """The tuning runs (first seed; every lr, and every (lr, τ) for KD), run on first use."""
+        """The tuning runs (the selection seeds; every lr, and every (lr, τ) for KD), run on first use."""
         if self._tuning is None:
             self._tuning = sweep(self.tuning_configs(), self.results_dir, self.device, desc="choosing lr and τ",
                                  workers=self.workers)
@@ -129,7 +134,8 @@ class Audit:
 
     @property
     def choices(self) -> pd.DataFrame:
-        """Per method and α, the chosen learning rate and τ (SELECTION), with their validation accuracy and loss."""
+        """Per method and α, the chosen learning rate and τ (SELECTION), with their mean validation accuracy and
+        loss over the selection seeds."""
         return choose(self.tuning, self.lr_grid, self.taus)
 
     def grid(self) -> list:
@@ -147,13 +153,19 @@ class Audit:
         """Train what is missing (teacher, tuning runs, every seed) and return the result."""
         teacher = self.teacher_model()
         df = sweep(self.grid(), self.results_dir, self.device, desc="audit runs", workers=self.workers)
-        return AuditResult(self, df, teacher.metrics)
+        teachers = analysis.teacher_table(df)  # one teacher per seed
+        return AuditResult(self, df, {"test_acc": float(teachers["mean"].iloc[0]),
+                                      "test_acc_sd": float(teachers["sd"].fillna(0).iloc[0]),
+                                      "seeds": int(teachers["seeds"].iloc[0]), "first": teacher.metrics})
 
 
 def choose(tuning: pd.DataFrame, lr_grid, taus) -> pd.DataFrame:
-    """SELECTION on a table of tuning runs: per (method, α) the highest val_acc, then the lowest val_nll, then the
-    earliest in grid order. Raises if every run of a group diverged."""
+    """SELECTION on a table of tuning runs: per (method, α) the highest mean val_acc over the seeds, then the lowest
+    mean val_nll, then the earliest in grid order. Raises if every run of a group diverged."""
     ok = tuning[tuning["status"] == "ok"].copy()
+    ok["tau"] = ok["tau"].where(ok["method"] == "kd")  # labels have none
+    ok = (ok.groupby(["method", "fraction", "lr", "tau"], dropna=False)[["val_acc", "val_nll"]].mean()
+          .reset_index())
     lr_rank = {float(v): i for i, v in enumerate(lr_grid)}
     tau_rank = {float(v): i for i, v in enumerate(taus)}
     ok["order"] = [lr_rank[float(lr)] * len(taus) + (tau_rank[float(t)] if m == "kd" else 0)
@@ -176,7 +188,7 @@ class AuditResult:
     """The audit's runs and what they say (see `table` and `answer`)."""
     audit: Audit
     df: pd.DataFrame  # one row per final run (every method, α and seed)
-    teacher: dict  # the teacher's metrics (test_acc, ...)
+    teacher: dict  # the teachers' test accuracy over the seeds (test_acc, test_acc_sd, seeds; first: seed 0's metrics)
     paths: list = field(default_factory=list)  # the figure's files once `figure()` saved them
 
     def __post_init__(self):
@@ -251,7 +263,9 @@ class AuditResult:
             text.append(f"With M = {hi['M']} (α = {hi['alpha']:g}) KD gains {_pct(hi['gain'])} ± "
                         f"{_pct(hi['gain_std'], sign=False)} ({hi['kd_acc']:.3f} vs {hi['labels_acc']:.3f}): "
                         f"{hi['reading']}.")
-        text.append(f"The teacher ({self.audit.teacher_label}) reaches {self.teacher['test_acc']:.3f} test accuracy.")
+        t = self.teacher
+        text.append(f"The teachers ({self.audit.teacher_label}, one per seed) reach {t['test_acc']:.3f} ± "
+                    f"{t.get('test_acc_sd', 0):.3f} test accuracy (mean ± sd over {t.get('seeds', 1)} seeds).")
         own = self.audit.own
         if own.class_names is not None:
             text.append(f"Classes: {_class_list(own.class_names)}.")
@@ -338,8 +352,8 @@ def _train(base: TrainConfig, overrides, parameter: str) -> TrainConfig:
 def prepare(data=None, label: str | None = None, *, profile: str = "cpu", features=None,
             split_column: str | None = None, val_share: float = 0.2, test_share: float = 0.2, split_seed: int = 0,
             standardize: bool = True, name: str | None = None, drop_missing: bool = False, student: str | None = None,
-            teacher: str | None = None, teacher_checkpoint=None, fractions=None, seeds=None, taus=None,
-            lr_grid=None, train: dict | None = None, teacher_train: dict | None = None, device: str = "auto",
+            teacher: str | None = None, teacher_checkpoint=None, fractions=None, seeds=None, selection_seeds=None,
+            taus=None, lr_grid=None, train: dict | None = None, teacher_train: dict | None = None, device: str = "auto",
             results_dir="results", figures_dir="figures", workers: int | None = None) -> Audit:
     """A checked audit: every value is checked here, before anything is written or trained (each mistake a
     ConfigError naming the parameter, the value and what is allowed); then the data (and the checkpoint) are stored
@@ -351,7 +365,8 @@ def prepare(data=None, label: str | None = None, *, profile: str = "cpu", featur
     student / teacher: a kdlib family (MODELS) or a factory "package.module:function" called as
     function(input_shape, num_classes); None: the profile's.
     teacher_checkpoint: a state_dict file for the teacher architecture (not trained here; its SHA-256 keys the runs).
-    fractions, seeds, taus, lr_grid: None takes the profile's (BUDGETS). train / teacher_train: TrainConfig fields
+    fractions, seeds, taus, lr_grid: None takes the profile's (BUDGETS). selection_seeds: where lr and τ are chosen
+    (None: SELECTION_SEEDS; at least two, none of them in `seeds`). train / teacher_train: TrainConfig fields
     that replace the profile's (e.g. {"min_steps": 2000})."""
     check_choice("profile", profile, BUDGETS)
     b = BUDGETS[profile]
@@ -363,6 +378,8 @@ def prepare(data=None, label: str | None = None, *, profile: str = "cpu", featur
         check_int("seeds", s, 0)
     check_list("taus", taus, low=0, low_open=True)
     check_list("lr_grid", lr_grid, low=0, low_open=True)
+    selection_seeds = check_selection_seeds(list(SELECTION_SEEDS) if selection_seeds is None else selection_seeds,
+                                            seeds)
     fractions, taus, lr_grid = sorted(float(f) for f in fractions), [float(t) for t in taus], [float(v) for v in lr_grid]
     for param, values in (("fractions", fractions), ("seeds", seeds), ("taus", taus), ("lr_grid", lr_grid)):
         if len(set(values)) != len(values):
@@ -388,7 +405,8 @@ def prepare(data=None, label: str | None = None, *, profile: str = "cpu", featur
     digest = owndata.file_sha256(teacher_checkpoint) if teacher_checkpoint is not None else None
     a = Audit(own, profile, student, teacher if digest is None else f"{teacher}{CHECKPOINT}{digest}",
               None if teacher_checkpoint is None else str(teacher_checkpoint), fractions, [int(s) for s in seeds],
-              taus, lr_grid, train_cfg, teacher_train_cfg, device, dev, str(results_dir), str(figures_dir), workers)
+              taus, lr_grid, train_cfg, teacher_train_cfg, device, dev, str(results_dir), str(figures_dir), workers,
+              selection_seeds)
     a.tuning_configs()  # every config is valid before anything is written
     check_folder("results_dir", results_dir)  # last: a bad value above leaves nothing behind
     check_folder("figures_dir", figures_dir)

@@ -347,3 +347,17 @@ def pool_fractions(sample_ratios, teacher_share: float) -> list[float]:
                               f"1/teacher_share = {1 / teacher_share:g} times the teacher's samples; allowed: "
                               f"(0, {1 / teacher_share:g}]")
     return sorted({round(k * teacher_share, 10) for k in sample_ratios})
+
+
+def check_selection_seeds(selection_seeds, evaluation_seeds) -> list:
+    """The selection seeds as a list of ints: at least two, distinct, none of them among `evaluation_seeds` (a seed
+    that chose a hyperparameter would then judge it); otherwise a ConfigError naming the parameter and the value."""
+    values = list(selection_seeds) if isinstance(selection_seeds, (list, tuple)) else None
+    allowed = (f"a list of at least two distinct integers in [0, {MAX_SEED}], none of them an evaluation seed "
+               f"({', '.join(map(str, evaluation_seeds))})")
+    ok = (values is not None and len(values) >= 2 and len(set(values)) == len(values)
+          and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SEED for v in values)
+          and not set(values) & set(evaluation_seeds))
+    if not ok:
+        raise ConfigError(f"selection_seeds={selection_seeds!r} is not allowed; allowed: {allowed}")
+    return [int(v) for v in values]

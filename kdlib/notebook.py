@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import claims, plots, scoreboard
 from .analysis import choice_table, select_on_validation, teacher_table
-from .config import MAX_SEED, make_config, make_lm_config, models_for, profile_defaults
+from .config import check_selection_seeds, make_config, make_lm_config, models_for, profile_defaults
 from .errors import ConfigError, check_list, check_nonempty, check_range
 from .models import build_for, num_params
 from .executors import resolve_workers
@@ -313,16 +313,3 @@ def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, see
           f"teacher={S.kd.teacher} τ={S.kd.tau:g} α grid={fractions}")
     return S
 
-
-def check_selection_seeds(selection_seeds, evaluation_seeds) -> list:
-    """The selection seeds as a list of ints: at least two, distinct, none of them among `evaluation_seeds` (a seed
-    that chose a hyperparameter would then judge it); otherwise a ConfigError naming the parameter and the value."""
-    values = list(selection_seeds) if isinstance(selection_seeds, (list, tuple)) else None
-    allowed = (f"a list of at least two distinct integers in [0, {MAX_SEED}], none of them an evaluation seed "
-               f"({', '.join(map(str, evaluation_seeds))})")
-    ok = (values is not None and len(values) >= 2 and len(set(values)) == len(values)
-          and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SEED for v in values)
-          and not set(values) & set(evaluation_seeds))
-    if not ok:
-        raise ConfigError(f"selection_seeds={selection_seeds!r} is not allowed; allowed: {allowed}")
-    return [int(v) for v in values]
