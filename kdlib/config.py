@@ -73,9 +73,8 @@ class _Keyed:
             raise ConfigError(f"method={self.method!r} needs a teacher; allowed teachers: {', '.join(models)}")
         check_range("fraction", self.fraction, low=0, high=1, low_open=True)
         check_int("seed", self.seed, 0, MAX_SEED)
-        if self.teacher_seed is not None:
-            check_int("teacher_seed", self.teacher_seed, 0, MAX_SEED, allowed=f"None (the run's seed) or an integer "
-                                                                               f"in [0, {MAX_SEED}]")
+        if self.teacher_seed is not None:  # any seed (an ensemble's members have seeds above MAX_SEED)
+            check_int("teacher_seed", self.teacher_seed, 0, allowed="None (the run's seed) or an integer >= 0")
 
     def own_teacher(self):
         """The config with its teacher seed resolved: None means the run's own seed (a teacher per seed)."""

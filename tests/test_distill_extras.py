@@ -12,7 +12,7 @@ import kdlib.sweep as sweep_mod
 import kdlib.tasks as tasks
 import kdlib.teachers as teachers
 from kdlib.data import nested_subset
-from kdlib.config import make_config
+from kdlib.config import make_config, member_seed
 from kdlib.data import extra_inputs, mixup_inputs
 from kdlib.errors import ConfigError
 from kdlib.train import num_steps, resolve_device
@@ -96,8 +96,8 @@ def test_ensemble_teacher_averages_member_probabilities(fresh):
     cfg = make_config("smoke", method="kd", fraction=0.3, teacher_members=3)
     data = tasks.dataset_for(cfg, CPU)
     ens = teachers.get_teacher(cfg, data, CPU, fresh)
-    members = [teachers.get_teacher(make_config("smoke", method="kd", teacher_seed=s), data, CPU, fresh)
-               for s in range(3)]
+    members = [teachers.get_teacher(make_config("smoke", method="kd", teacher_seed=member_seed(0, i)), data, CPU, fresh)
+               for i in range(3)]
     assert len(list((fresh / "teachers").glob("*.pt"))) == 3  # each member cached once, as a single teacher
     for split in ("train", "test"):
         mean_p = torch.stack([m.logits[split].softmax(-1) for m in members]).mean(0)

@@ -67,7 +67,7 @@ def test_check_int_and_check_list_messages():
     for bad in (0, 6, 2.0, True, "3"):
         with pytest.raises(ConfigError, match=r"n=.* is not allowed; allowed: an integer in \[1, 5\]"):
             errors.check_int("n", bad, 1, 5)
-    with pytest.raises(ConfigError, match="seed=-1 is not allowed; allowed: an integer >= 0"):
+    with pytest.raises(ConfigError, match="seed=-1 is not allowed; allowed: an integer in \[0, 999999\]"):
         make_config("smoke", seed=-1)
     with pytest.raises(ConfigError, match=r"taus=0 is outside the allowed range \(0, inf\)"):
         errors.check_list("taus", [1, 0], low=0, low_open=True)

@@ -47,7 +47,7 @@ def test_canonical_shares_label_runs_across_kd_knobs():
     assert (a.tau, a.lam, a.eps) == (None, None, None)
     raw = RunConfig(method="labels", tau=2.0, lam=0.3, eps=0.1)
     assert raw.canonical() == RunConfig(method="labels", tau=None, lam=None, eps=None, signal=None, objective=None,
-                                        distill_data=None, aux_heads=None)
+                                        distill_data=None, aux_heads=None, teacher_seed=0)  # the run's own seed
     assert raw.key() == RunConfig(method="labels", tau=9.0).key()
     # knobs that matter still separate runs
     assert make_config("smoke", method="kd", tau=2.0).key() != make_config("smoke", method="kd", tau=8.0).key()
