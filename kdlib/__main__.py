@@ -24,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--recipe", default=None, help=f"CIFAR only: {', '.join(RECIPES)} (default fast)")
     r.add_argument("--method", default="kd", help=f"one of {', '.join(METHODS)}")
     r.add_argument("--fraction", type=float, default=1.0, help="alpha, the share of the training set, in (0, 1]")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="the student's seed; its teacher is trained with the same seed")
+    r.add_argument("--teacher-seed", type=int, default=None,
+                   help="the teacher's seed (default: --seed, a teacher per seed as in the notebooks)")
     r.add_argument("--tau", type=float, default=None, help="temperature > 0 (default: the profile's)")
     r.add_argument("--lam", type=float, default=None, help="weight of the distillation term in [0, 1] (default 1)")
     r.add_argument("--eps", type=float, default=None, help="label smoothing in [0, 1), method ls")
@@ -67,7 +69,7 @@ def _run(a) -> int:
 
     cfg = make_config(a.profile, a.dataset, a.recipe, method=a.method, fraction=a.fraction, seed=a.seed, tau=a.tau,
                       lam=a.lam, eps=a.eps, signal=a.signal, objective=a.objective, lr=a.lr, student=a.student,
-                      teacher=a.teacher, teacher_fraction=a.teacher_fraction,
+                      teacher=a.teacher, teacher_fraction=a.teacher_fraction, teacher_seed=a.teacher_seed,
                       teacher_members=a.teacher_members, distill_data=a.distill_data, aux_heads=a.aux_heads or None)
     check_folder("results_dir", a.results_dir)  # before the store is read or anything is trained
     cached = Store(a.results_dir).get(cfg.key()) is not None

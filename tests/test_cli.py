@@ -35,6 +35,7 @@ BAD = {
     "student": (["--student", "resnet-9"], "student", "resnet-9", "cnn-tiny"),
     "device_banana": (["--device", "banana"], "device", "banana", None),
     "seed_-1": (["--seed", "-1"], "seed", "-1", None),
+    "teacher_seed_-1": (["--teacher-seed", "-1"], "teacher_seed", "-1", None),
     "signal": (["--signal", "shuffled"], "signal", "shuffled", "permuted_dark"),
     "objective": (["--objective", "js"], "objective", "js", "reverse_kl"),
     "teacher_fraction": (["--teacher-fraction", "2"], "teacher_fraction", "2", "(0, 1]"),
