@@ -8,13 +8,18 @@
 
 Workers coordinate through the results store (claims on `<key>.lock`), so several sweeps, machines or Colab
 sessions may share one results folder: each run is computed once, and a killed worker's runs are taken over.
+
+A worker ends with the process that owns its pool: when that process is gone (SIGKILL from a kernel restart, SIGTERM,
+a crash), its workers exit at once, even in the middle of a run (`_end_with_parent`).
 """
 from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor
 
 from .errors import ConfigError
@@ -65,15 +70,48 @@ def gpu_slots(workers: int, gpus: list[str]) -> list[str]:
 
 
 def _pin_worker(slots, threads: int) -> None:
-    """Worker initializer: take one GPU slot (if any) before torch starts CUDA, and a fixed number of CPU threads.
-    Ctrl-C (and the interrupt Jupyter sends on shutdown) is for the parent: it cancels the runs not yet started,
-    while a worker finishes and stores the one it is on."""
+    """Worker initializer: end with the parent (`_end_with_parent`), take one GPU slot (if any) before torch starts
+    CUDA, and a fixed number of CPU threads. Ctrl-C in a terminal reaches the whole process group, and Jupyter's
+    interrupt the kernel only: either way it is for the parent, which stops the sweep and ends its workers
+    (`kdlib.sweep.sweep`), so a worker ignores it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent()
     if slots is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(slots.get())
     import torch
 
     torch.set_num_threads(threads)
+
+
+PARENT_GONE_EXIT = 75  # a worker's exit status when it ended because its parent had gone
+
+
+def _end_with_parent() -> None:
+    """Exit this worker process as soon as the process that started it is gone, whatever it is doing then.
+
+    A pool's workers otherwise outlive a parent that dies without shutting the pool down (SIGKILL, as JupyterLab
+    restarts a kernel that does not answer; SIGTERM; a crash): they block for ever on the pool's queue, whose write
+    end each worker holds itself, so no end-of-file ever comes (issue 35: 1 GB resident per worker, for hours).
+    loky (joblib's executor) was tried first and does not fit: 20 s after a SIGKILL of their parent its workers,
+    busy or idle, were all still there (an idle one ends after its idle timeout, 300 s by default; a busy one finishes
+    its task first). So it is done here, with the standard library: a spawned child gets the read end of a pipe
+    whose write end only its parent holds (`multiprocessing.parent_process().sentinel`); it becomes readable (end of
+    file) when the parent exits, however it exits. A daemon thread waits on it (no polling, no cost while the parent lives) and ends the process with
+    `os._exit`. Linux's PR_SET_PDEATHSIG would do the same there only (not on macOS), and fires when the parent
+    *thread* that started the worker ends, which in a notebook need not be the kernel's end.
+
+    What a killed run leaves is harmless: the store writes a record whole or not at all, and the run's claim names a
+    dead process, so the next sweep on this host takes it over at once."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing: nothing to watch
+        return
+    threading.Thread(target=_exit_when_readable, args=(parent.sentinel,), name="kdlib-end-with-parent",
+                     daemon=True).start()
+
+
+def _exit_when_readable(sentinel) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(PARENT_GONE_EXIT)
 
 
 def process_pool(workers: int | None = None, gpus: list | str | None = None) -> ProcessPoolExecutor:
@@ -123,10 +161,41 @@ def shared_pool(workers: int, device) -> ProcessPoolExecutor:
     return _SHARED[key]
 
 
-def close_shared() -> None:
-    """Shut the shared pool down (waiting for its workers); the next sweep starts a new one."""
+def is_shared(pool) -> bool:
+    """Whether `pool` is the shared pool of this process's sweeps (`shared_pool`)."""
+    return any(pool is p for p in _SHARED.values())
+
+
+def close_shared(kill: bool = False) -> None:
+    """Shut the shared pool down; the next sweep starts a new one. Waits for its workers to finish the runs they are
+    on, or with `kill` ends them at once (`kill_workers`)."""
     while _SHARED:
-        _SHARED.popitem()[1].shutdown(wait=True, cancel_futures=True)
+        pool = _SHARED.popitem()[1]
+        if kill:
+            kill_workers(pool)
+        else:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def kill_workers(pool: ProcessPoolExecutor, timeout: float = 30.0) -> None:
+    """Cancel `pool`'s queued tasks, SIGKILL its workers and wait (up to `timeout` s) until they are gone: what
+    `ProcessPoolExecutor.kill_workers` does from Python 3.14 on, plus the wait. The runs they were on are not stored
+    (a record is written whole or not at all) and their claims name dead processes, so a rerun takes them over."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    manager = getattr(pool, "_executor_manager_thread", None)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        try:
+            p.kill()
+        except (ValueError, ProcessLookupError):  # closed or gone already
+            pass
+    for p in processes:
+        try:
+            p.join(timeout)
+        except ValueError:
+            pass
+    if manager is not None:
+        manager.join(timeout)  # it sees the workers gone, fails what was left and closes the queues
 
 
 atexit.register(close_shared)

@@ -126,7 +126,18 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return pid > 0
+    return pid > 0 and not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether `pid` has exited and waits to be reaped (Linux; elsewhere False). A worker whose owner was killed is
+    adopted by init or a container's first process, which may reap it late or never; its claim is dead all the same."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] == b"Z"  # the state follows the command name, which may hold ')'
 
 
 def check_folder(name: str, folder) -> Path:

@@ -15,10 +15,15 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .executors import close_shared, resolve_workers, shared_pool
+from .executors import close_shared, is_shared, resolve_workers, shared_pool
 from .run import run_one
 from .store import Store, check_folder
 from .train import resolve_device
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by an interrupt (Ctrl-C; Jupyter's "Interrupt kernel"). Its message says how many runs are
+    stored and how to resume. A KeyboardInterrupt, so whatever stops on one (a notebook, papermill) stops on it."""
 
 
 def usable(record: dict | None, needs=()) -> bool:
@@ -55,6 +60,10 @@ def sweep(configs, results_dir="results", device="auto", progress: bool = True, 
     coordinate through the store's claims, so overlapping sweeps from several machines compute each run once;
     a run another worker holds is waited for (checked every `poll` seconds). `needs`: metric names every finished
     run must have; a run stored before they were measured is run again (kdlib.same_runs: the same numbers, and these).
+
+    An interrupt (Ctrl-C, Jupyter's "Interrupt kernel") stops the sweep at once: the finished runs stay stored, the
+    runs in progress are stopped (the default pool's workers are killed; nothing half-done is stored) and
+    `SweepInterrupted` says how many runs are stored. Rerunning resumes: the next sweep starts a fresh pool.
     """
     configs = [c.validate().canonical() for c in configs]
     dev = resolve_device(device)  # a bad device, worker count or results folder fails here, before any training
@@ -64,21 +73,27 @@ def sweep(configs, results_dir="results", device="auto", progress: bool = True, 
     unique = list({c.key(): c for c in configs}.values())
     needs = tuple(needs)
     todo = schedule([c for c in unique if not usable(store.get(c.key()), needs)])
-    bar = tqdm(total=len(todo), desc=f"{desc} ({len(unique) - len(todo)} cached)", disable=not progress)
-    while todo:
-        pool = executor
-        if pool is None and n_workers > 1 and len(todo) > 1:
-            pool = shared_pool(n_workers, dev)
-        if pool is None:
-            outcomes = []
-            for cfg in todo:
-                outcomes.append(compute(cfg, results_dir, device, needs))
-                bar.update(outcomes[-1] != "busy")
-        else:
-            outcomes = _gather(pool, [(cfg, str(Path(results_dir).resolve()), device, needs) for cfg in todo], bar)
-        todo = [cfg for cfg, outcome in zip(todo, outcomes) if outcome == "busy"]
-        if todo:  # held by other workers: wait for them (or for their claims to go stale)
-            time.sleep(poll)
+    stored_before = len(unique) - len(todo)
+    bar = tqdm(total=len(todo), desc=f"{desc} ({stored_before} cached)", disable=not progress)
+    try:
+        while todo:
+            pool = executor
+            if pool is None and n_workers > 1 and len(todo) > 1:
+                pool = shared_pool(n_workers, dev)
+            if pool is None:
+                outcomes = []
+                for cfg in todo:
+                    outcomes.append(compute(cfg, results_dir, device, needs))
+                    bar.update(outcomes[-1] != "busy")
+            else:
+                outcomes = _gather(pool, [(cfg, str(Path(results_dir).resolve()), device, needs) for cfg in todo],
+                                   bar)
+            todo = [cfg for cfg, outcome in zip(todo, outcomes) if outcome == "busy"]
+            if todo:  # held by other workers: wait for them (or for their claims to go stale)
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        bar.close()
+        raise SweepInterrupted(_interrupted(store, unique, needs, stored_before, own_pool=executor is None)) from None
     bar.close()
     store.clear_stale_claims(c.key() for c in unique)  # a worker killed between storing and releasing
     records = [store.get(c.key()) for c in unique]
@@ -86,6 +101,17 @@ def sweep(configs, results_dir="results", device="auto", progress: bool = True, 
         warnings.warn(f"{len(store.rejected)} stored record(s) in {store.root} were not used and were recomputed "
                       f"(first: {store.rejected[0][0]}: {store.rejected[0][1]})")
     return table(records)
+
+
+def _interrupted(store, unique, needs, stored_before: int, own_pool: bool) -> str:
+    """What an interrupted sweep says: what is stored, what became of the rest, how to resume."""
+    stored = sum(usable(store.get(c.key()), needs) for c in unique)
+    if own_pool:
+        fate = "the runs in progress were stopped, nothing half-done is stored, and no worker is left running"
+    else:
+        fate = "the runs in progress in the executor you passed go on, and are stored if they finish"
+    return (f"Interrupted: {stored} of {len(unique)} runs stored ({stored - stored_before} finished in this sweep), "
+            f"{len(unique) - stored} not: {fate}. Rerun the cell to resume: stored runs are read back, not run again.")
 
 
 def schedule(configs) -> list:
@@ -109,23 +135,29 @@ def _steps(cfg) -> float:
 
 def _gather(pool, arguments, bar) -> list:
     """Submit every run to `pool`; return their outcomes in order, ticking `bar` as each finishes. If the sweep is
-    interrupted or a run fails, the runs not yet started are cancelled (the finished ones are stored already)."""
+    interrupted or a run fails, the runs not yet started are cancelled (the finished ones are stored already); an
+    interrupt also kills the shared pool's workers, so the runs in progress stop too (and are not stored), and the
+    next sweep starts a fresh pool."""
     if hasattr(pool, "batch"):  # submitit: one array job rather than one job per run
         with pool.batch():
             jobs = [pool.submit(compute, *args) for args in arguments]
         outcomes = [job.result() for job in jobs]
         bar.update(sum(o != "busy" for o in outcomes))
         return outcomes
-    futures = [pool.submit(compute, *args) for args in arguments]
+    futures = []
     try:
+        for args in arguments:
+            futures.append(pool.submit(compute, *args))
         for future in as_completed(futures):
             bar.update(future.result() != "busy")
     except BrokenProcessPool:
         close_shared()  # a worker died (killed, out of memory): the next sweep starts a fresh pool
         raise
-    except BaseException:
+    except BaseException as e:
         for future in futures:
             future.cancel()
+        if isinstance(e, KeyboardInterrupt) and is_shared(pool):
+            close_shared(kill=True)  # the workers would otherwise finish their runs after the interrupt
         raise
     return [future.result() for future in futures]
 
