@@ -138,7 +138,7 @@ def seed_schedule(results_dir: Path, before: int = 5) -> None:
         r = json.loads(p.read_text())
         if "time_s" not in r:
             continue
-        cfg = {k: v for k, v in r["config"].items() if k != "seed"}
+        cfg = {k: v for k, v in r["config"].items() if k not in ("seed", "teacher_seed")}  # kdlib 0.9: a teacher per seed
         g = groups.setdefault(json.dumps(cfg, sort_keys=True), [])
         g.append(sum(r["time_s"][k] for k in ("train", "eval", "data")))  # as `report`: the teacher's time apart
     by_n = {}

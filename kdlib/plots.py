@@ -79,7 +79,7 @@ def note_failures(fig, df, label: str = "method") -> int:
 
 
 def curves_panel(ax, curves: dict, fractions, ylabel: str, reference=None,
-                 reference_label: str = "teacher (α = 1)") -> None:
+                 reference_label: str = "teachers (α = 1, mean over seeds)") -> None:
     """Mean ± std vs alpha, one curve per method (curves: method -> summarize rows), and a dashed reference line."""
     for method, curve in curves.items():
         errorbar_curve(ax, curve["fraction"], curve["mean"], curve["std"].fillna(0), method)
@@ -154,7 +154,7 @@ def c1_rules(summary, gains: dict, efficiency: dict, rule_labels: dict, teacher_
         c = summary[summary["row"] == r].sort_values("fraction")
         ax.errorbar(c["fraction"], c["mean"], yerr=c["std"].fillna(0), marker="o", ms=4, capsize=3,
                     color=COLORS["labels"] if r == "labels" else color(r), label=rule_labels.get(r, LABELS["labels"]))
-    ax.axhline(teacher_acc, ls="--", lw=1, color="k", label="teacher (α = 1)")
+    ax.axhline(teacher_acc, ls="--", lw=1, color="k", label="teachers (α = 1, mean over seeds)")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=7)
     fraction_axis(ax, fractions)
