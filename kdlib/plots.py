@@ -246,7 +246,10 @@ def temperature(heat, best, fractions, title: str, df=None):
     ax = axes[1]
     ax.errorbar(best.index, best["median"], yerr=[best["median"] - best["min"], best["max"] - best["median"]],
                 marker="o", capsize=3, color=COLORS["kd"],
-                label="best τ on validation (median; bars: min–max over seeds)")
+                label="best τ per evaluation seed on its validation accuracy (median; bars: min–max)")
+    if "chosen on selection seeds" in best:  # the verdict's pair, chosen apart from the evaluation seeds
+        pair = best["chosen on selection seeds"].dropna()
+        ax.plot(pair.index, pair.values, "kX", markersize=9, label="the verdict's τ pair (selection seeds)")
     ax.set_yscale("log"); ax.set_ylabel("best τ"); fraction_axis(ax, fractions)
     ax2 = ax.twinx()
     ax2.plot(best.index, 100 * best["effect (acc range across τ)"], "s--", color="0.4",
