@@ -140,14 +140,6 @@ class Setting:
         out = pd.concat(tables, ignore_index=True)
         return out.assign(seeds=[", ".join(map(str, s)) for s in out["seeds"]]).round(4)
 
-    @staticmethod
-    def tau_candidates(taus=AUTHORS_TAUS, logit_matching: bool = True) -> dict:
-        """C1's temperature candidates: name ("τ=4", "logit matching") -> the KD knobs of that candidate."""
-        out = {f"τ={t:g}": dict(objective="forward_kl", tau=float(t)) for t in taus}
-        if logit_matching:
-            out[LOGIT_MATCHING] = dict(objective="logit_mse")
-        return out
-
     def choose_tau(self, taus=AUTHORS_TAUS, logit_matching: bool = True, fractions=None) -> dict:
         """C1's validation rule for τ: per α (default: the setting's), every candidate (`tau_candidates`) runs at the
         selection seeds, and the best mean validation accuracy wins, a tie going to the earlier candidate (grid
