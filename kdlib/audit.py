@@ -34,6 +34,7 @@ from .data import nested_subset
 from .errors import ConfigError, check_choice, check_int, check_list
 from .executors import resolve_workers
 from .models import CHECKPOINT, MODELS, check_classifier, check_name, num_params
+from .profiles import SELECTION_SEEDS  # the notebooks' selection seeds, for the audit too
 from .store import check_folder
 from .sweep import sweep
 from .tasks import dataset_for
@@ -44,7 +45,6 @@ SELECTION = ("at each selection seed (which never evaluates), every learning rat
              "(learning rate, τ) of lr_grid × taus (KD) is run at every α; per method and α the highest mean "
              "validation accuracy over the selection seeds wins, ties going to the lower mean validation "
              "cross-entropy, then to the earlier value in lr_grid, then in taus")
-SELECTION_SEEDS = (1000, 1001)  # as the notebooks' profiles (kdlib.profiles)
 
 # The budgets per profile: models, the α grid, seeds, τ and learning-rate grids, and the training of students and
 # teacher (steps = max(min_steps, epochs × ⌊M/B⌋), kdlib.train). Sized for tabular data of a few hundred to a few

@@ -197,10 +197,11 @@ class RunConfig(_Keyed):
                        tau=None if c.objective == "logit_mse" else c.tau)
 
     def teacher_key(self) -> str:
-        """Teachers are shared by every run with the same data, architecture, training and seed."""
+        """Teachers are shared by every run with the same data, architecture, training and seed. A teacher from a
+        checkpoint is one network whatever the seed, so every seed shares its cached outputs."""
+        seed = 0 if split_checkpoint(self.teacher)[1] is not None else self.own_teacher().teacher_seed
         return config_hash({"dataset": self.dataset, "data": self.data, "teacher": self.teacher,
-                            "teacher_train": asdict(self.teacher_train),
-                            "teacher_seed": self.own_teacher().teacher_seed,
+                            "teacher_train": asdict(self.teacher_train), "teacher_seed": seed,
                             "teacher_fraction": float(self.teacher_fraction),
                             "teacher_members": self.teacher_members, "format": 2})
 

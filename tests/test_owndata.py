@@ -232,6 +232,8 @@ def test_a_checkpoint_teacher_is_loaded_not_trained(csv, tmp_path):
                 figures_dir=tmp_path / "figures", **FAST)
     ca, cb = a.make("kd", 1.0, 0, 1e-2, 2.0), b.make("kd", 1.0, 0, 1e-2, 2.0)
     assert ca.teacher_key() != cb.teacher_key() and ca.key() != cb.key()
+    # one network whatever the seed: every seed shares its cached outputs (a trained teacher is one per seed)
+    assert a.make("kd", 1.0, 3, 1e-2, 2.0).teacher_key() == ca.teacher_key()
 
 
 # ---- the audit: the selection rule, the numbers and the answer
