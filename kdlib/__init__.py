@@ -1,4 +1,4 @@
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 # the oldest kdlib whose stored runs and teachers this one would compute identically (kdlib.store); a sweep that needs
 # a metric an older record lacks runs it again (kdlib.sweep: `needs`). 0.9 gives each seed its own teacher and an
 # ensemble other members (kdlib.config.member_seed), so no record of 0.8 or before is used

@@ -269,3 +269,37 @@ def seed_pairs(df: pd.DataFrame, method: str, baseline: str, col: str = "row") -
     a = ok[ok[col] == method].set_index(["fraction", "seed"])
     b = ok[ok[col] == baseline].set_index(["fraction", "seed"])
     return a.join(b, rsuffix="_base", how="inner").reset_index()
+
+
+def authors_comparison(df: pd.DataFrame, method: str, efficiency: pd.DataFrame, authors: dict,
+                       baseline: str = "labels", col: str = "row", read_off: float = 0.01) -> pd.DataFrame:
+    """Our points beside the authors', each of their κ matched to our nearest α (on a log scale), in the units that
+    survive a change of dataset: KD − labels in accuracy points (ours: mean and 95% t-interval over paired seeds;
+    theirs: read off their figure, each value about ± `read_off`, so the difference ± 2 · read_off) and the efficiency
+    factor at that α (ours: `efficiency_interval`'s point and bootstrap interval; theirs: the factor of their curves
+    and its range when each read-off value moves by `read_off` against the other). No median over α: theirs and ours
+    are over different points. Returns one row per κ of theirs."""
+    ok = df[df["status"] == "ok"]
+    ours = sorted(set(ok["fraction"]))
+    k = np.asarray(authors["kappa"], float)
+    lab, kd = np.asarray(authors["labels"], float), np.asarray(authors["kd"], float)
+    theirs = efficiency_factor(k, lab, k, kd)
+    # the read-off range: KD lower and labels higher (least favourable) against KD higher and labels lower
+    low = efficiency_factor(k, lab + read_off, k, kd - read_off)
+    high = efficiency_factor(k, lab - read_off, k, kd + read_off)
+    eff = efficiency.set_index("fraction")
+    rows = []
+    for i, kappa in enumerate(k):
+        alpha = min(ours, key=lambda a: abs(np.log(a) - np.log(kappa)))
+        a = ok[(ok[col] == method) & np.isclose(ok["fraction"], alpha)].set_index("seed")["test_acc"]
+        b = ok[(ok[col] == baseline) & np.isclose(ok["fraction"], alpha)].set_index("seed")["test_acc"]
+        mean, lo_, hi_ = interval((a - b).dropna())
+        rows.append({"kappa": kappa, "alpha": alpha, "ours_points": 100 * mean, "ours_points_low": 100 * lo_,
+                     "ours_points_high": 100 * hi_, "theirs_points": 100 * (kd[i] - lab[i]),
+                     "theirs_points_pm": 100 * 2 * read_off,
+                     "ours_factor": float(eff.loc[alpha, "factor"]) if alpha in eff.index else np.nan,
+                     "ours_factor_low": float(eff.loc[alpha, "low"]) if alpha in eff.index else np.nan,
+                     "ours_factor_high": float(eff.loc[alpha, "high"]) if alpha in eff.index else np.nan,
+                     "theirs_factor": float(theirs[i]), "theirs_factor_low": float(low[i]),
+                     "theirs_factor_high": float(high[i])})
+    return pd.DataFrame(rows)

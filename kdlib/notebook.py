@@ -130,6 +130,30 @@ class Setting:
         self.choices[what] = table.assign(method=method)
         return dict(zip(table["fraction"], table["chosen"]))
 
+    def teacher_regime(self, **kd_fields) -> pd.DataFrame:
+        """Where the teacher of the KD config (`kd_fields`) is not below label training, read on the selection seeds
+        only: per α, the teachers' mean validation accuracy (one teacher per selection seed) against the label-trained
+        students' best mean validation accuracy there (the learning-rate choice's runs). `strong` marks the α where
+        the teacher is at least as good (`claims.strong_teacher_regime`); the table is kept among the choices."""
+        labels = self.lr[self.lr["method"] == "labels"].set_index("fraction")["best_val_acc"]
+        teacher_val = []
+        for s in self.selection_seeds:
+            cfg = self.config("kd", self.fractions[-1], s, **kd_fields)
+            t, data = self.teacher(cfg), dataset_for(cfg, self.dev)
+            teacher_val.append(float((t.logits["val"].argmax(1).cpu() == data.y_val.cpu()).float().mean()))
+        t_mean = sum(teacher_val) / len(teacher_val)
+        strong = claims.strong_teacher_regime({f: t_mean for f in self.fractions},
+                                              {f: float(labels[f]) for f in self.fractions})
+        table = pd.DataFrame({"fraction": self.fractions, "teacher_val_acc": t_mean,
+                              "labels_val_acc": [float(labels[f]) for f in self.fractions],
+                              "strong": [f in strong for f in self.fractions]})
+        self.choices["strong-teacher regime"] = pd.DataFrame({
+            "method": "teacher vs labels", "fraction": self.fractions,
+            "chosen": ["in" if f in strong else "out" for f in self.fractions], "score": t_mean,
+            "runner_up": "labels", "runner_up_score": table["labels_val_acc"],
+            "gap": t_mean - table["labels_val_acc"], "seeds": [tuple(self.selection_seeds)] * len(self.fractions)})
+        return table
+
     def show_choices(self) -> pd.DataFrame:
         """Every choice made so far: what, method, α, the chosen value and its mean validation score over the
         selection seeds, the runner-up and the gap between them."""

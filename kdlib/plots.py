@@ -130,7 +130,7 @@ def data_efficiency(curves: dict, gain, factor, teacher_acc: float, fractions, t
 # repository, commit 9a04fce, cell 17), read off the plotted points (about ±1 point): ResNet-18 students of a ResNet-18
 # teacher on CIFAR-100, label training and pure distillation at T = 100, against the student's share κ of the data.
 AUTHORS_C1 = {"kappa": (0.024, 0.12, 0.24, 0.48, 0.96), "labels": (0.122, 0.352, 0.531, 0.656, 0.740),
-              "kd": (0.221, 0.608, 0.699, 0.744, 0.770), "teacher": 0.802,
+              "kd": (0.221, 0.608, 0.699, 0.744, 0.770), "teacher": 0.802, "read_off": 0.01,
               "label": "Lanzillotta et al. (theirs): CIFAR-100, ResNet-18, T = 100"}
 RULE_COLORS = {"validation": "#d62728", "paper": "#9467bd", "fixed": "#ff7f0e"}
 
@@ -174,8 +174,15 @@ def c1_rules(summary, gains: dict, efficiency: dict, rule_labels: dict, teacher_
     if authors is not None:
         k = np.asarray(authors["kappa"])
         lab, kd = np.asarray(authors["labels"]), np.asarray(authors["kd"])
-        axes[1].plot(k, 100 * (kd - lab) / lab, "k^--", ms=5, lw=0.8, label=authors["label"])
-        axes[2].plot(k, efficiency_factor(k, lab, k, kd), "k^--", ms=5, lw=0.8, label=authors["label"])
+        r = authors.get("read_off", 0.01)  # each read-off value about ± r: the bars span the least and most favourable
+        gain = 100 * (kd - lab) / lab
+        g_lo, g_hi = 100 * (kd - r - lab - r) / (lab + r), 100 * (kd + r - lab + r) / (lab - r)
+        axes[1].errorbar(k, gain, yerr=[gain - g_lo, g_hi - gain], fmt="k^--", ms=5, lw=0.8, capsize=2,
+                         label=authors["label"] + f" (read off, ±{100 * r:g} point)")
+        f_mid = efficiency_factor(k, lab, k, kd)
+        f_lo, f_hi = efficiency_factor(k, lab + r, k, kd - r), efficiency_factor(k, lab - r, k, kd + r)
+        axes[2].errorbar(k, f_mid, yerr=[np.nan_to_num(f_mid - f_lo), np.nan_to_num(f_hi - f_mid)], fmt="k^--", ms=5,
+                         lw=0.8, capsize=2, label=authors["label"] + f" (read off, ±{100 * r:g} point)")
     ticks = sorted(set(fractions) | (set() if authors is None else set(authors["kappa"])))
     for ax in axes[1:]:
         ax.axhline(0 if ax is axes[1] else 1, color="k", lw=0.8)

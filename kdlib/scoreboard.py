@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,10 +38,37 @@ def _finite(x):
     return round(float(x), 4) if x is not None and math.isfinite(x) else None
 
 
-def _setting(s: dict) -> dict:
-    return {"outcome": s["outcome"], "mean": _finite(s["mean"]), "interval": [_finite(s["low"]), _finite(s["high"])],
-            "seeds": int(s["n_seeds"]), "margin": _finite(s["margin"]), "look": s.get("look"),
-            "smaller_than_delta": bool(s.get("smaller_than_delta"))}
+def _setting(s: dict, part_names=()) -> dict:
+    out = {"outcome": s["outcome"], "mean": _finite(s["mean"]), "interval": [_finite(s["low"]), _finite(s["high"])],
+           "seeds": int(s["n_seeds"]), "margin": _finite(s["margin"]), "look": s.get("look"),
+           "smaller_than_delta": bool(s.get("smaller_than_delta"))}
+    if s.get("reason"):
+        out["reason"] = s["reason"]
+    if len(s.get("parts", ())) > 1:  # each part's own test (the setting's numbers above are its deciding part's)
+        names = list(part_names) + [f"part {i + 1}" for i in range(len(part_names), len(s["parts"]))]
+        out["parts"] = [{"name": n, "outcome": x["outcome"], "mean": _finite(x["mean"]),
+                         "interval": [_finite(x["low"]), _finite(x["high"])], "margin": _finite(x["margin"]),
+                         "seeds": int(x["n_seeds"])} for n, x in zip(names, s["parts"])]
+    return out
+
+
+# the files whose last commit declares every row (d, Δ, kind, cap, parts: kdlib/claims.py; the evaluation and
+# selection seeds: kdlib/profiles.py)
+DECLARATIONS = ("kdlib/claims.py", "kdlib/profiles.py")
+
+
+def declaration(repo=None) -> str:
+    """The commit that declared the rows: the last one that changed `DECLARATIONS` ('<hash> (<date>)'), with
+    '+ uncommitted changes' when they differ from it; 'unknown' outside a git checkout (an installed kdlib)."""
+    repo = Path(repo) if repo else Path(__file__).resolve().parent.parent
+    try:
+        git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True, timeout=20,
+                                        check=True).stdout.strip()
+        last = git("log", "-1", "--format=%h (%cs)", "--", *DECLARATIONS)
+        dirty = git("status", "--porcelain", "--", *DECLARATIONS)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (last or "unknown") + (" + uncommitted changes" if dirty else "")
 
 
 def record(directory, row: str, title: str, judgement: dict, claim: Claim, numbers: dict, profile: str,
@@ -58,7 +86,8 @@ def record(directory, row: str, title: str, judgement: dict, claim: Claim, numbe
              "mean": _finite(judgement.get("mean")),
              "interval": [_finite(judgement["low"]), _finite(judgement["high"])] if "low" in judgement else None,
              "smaller_than_delta": bool(judgement.get("smaller_than_delta")), "counts": judgement["counts"],
-             "settings": {k: _setting(v) for k, v in judgement["settings"].items()},
+             "settings": {k: _setting(v, claim.parts) for k, v in judgement["settings"].items()},
+             "note": claim.note, "declared_in": declaration(),
              "numbers": numbers, "summary": summary, "machines": sorted(set(m for m in machines if m)),
              "profile": profile, "dataset": dataset, "notebook": claim.notebook,
              "figure": Path(figure).name if figure else None,  # beside the scoreboard, so a relative name
@@ -135,7 +164,9 @@ def to_markdown(board: dict) -> str:
                   f"- d: {e['d']}. Kind: {e['kind']}.",
                   f"- Δ = {_num(e['delta'], e['unit'])}: {e['delta_reason']}.",
                   f"- Seeds: {seeds_text(e)} (looks at {', '.join(map(str, e['looks']))}; level "
-                  f"{100 * e['level']:.2f}% per side). Margin: {margin_text(e)} half-widths.", ""]
+                  f"{100 * e['level']:.2f}% per side). Margin: {margin_text(e)} half-widths.",
+                  f"- Declared in: {e.get('declared_in', 'unknown')}.", *([f"- Note: {e['note']}."] if e.get("note") else []),
+                  ""]
         if e.get("summary"):
             lines += [e["summary"], ""]
         lines += ["| setting | outcome | d: mean [interval] | seeds | margin | decided at look |", "|---|---|---|---|---|---|"]
@@ -143,6 +174,12 @@ def to_markdown(board: dict) -> str:
             lines.append(f"| {name} | {s['outcome']}{' (smaller than Δ)' if s.get('smaller_than_delta') else ''} "
                          f"| {interval_text(e, s)} | {s['seeds']} | {margin_text(s)} "
                          f"| {'—' if s['outcome'] == 'open' else s.get('look') or '—'} |")
+            for part in s.get("parts", []):
+                lines.append(f"| · {part['name']} | {part['outcome']} | {interval_text(e, part)} | {part['seeds']} "
+                             f"| {margin_text(part)} | |")
+        reasons = [f"{name}: {s['reason']}" for name, s in e["settings"].items() if s.get("reason")]
+        if reasons:
+            lines += ["", "Why an interval is not a t-interval: " + "; ".join(reasons) + "."]
         nums = "; ".join(f"{k}={_fmt(v)}" for k, v in e["numbers"].items())
         fig = f" Figure: [{e['figure']}]({e['figure']})." if e.get("figure") else ""
         lines += ["", f"Numbers: {nums}.{fig} Notebook: `notebooks/{e['notebook']}`.", ""]
@@ -191,6 +228,13 @@ def readme_block(board: dict, figures: str = "figures") -> str:
         out.append(f"| {e['claim']}: {e['title']} | {e['dataset']}, `{e['profile']}` | {verdict_text(e)} "
                    f"| {interval_text(e)} | {seeds_text(e)} | {_num(e['delta'], e['unit'])} | {margin_text(e)} |")
     out += ["", "**Made on**: " + ("; ".join(machines(board)) or "—") + "."]
+    declared = sorted({e.get("declared_in", "unknown") for e in entries})
+    out += ["", "**Declared in**: commit " + ", ".join(declared) + " (the last commit that changed `kdlib/claims.py` "
+            "or `kdlib/profiles.py` before each row was recorded: every row's d, Δ, kind, cap, selection rule and "
+            "evaluation seeds). A row whose declaration changed after its runs began says so in its note.",
+            "", "Where a setting's d has two parts (gain at small data; its change up to full data), both must be "
+            "reproduced; the interval shown is the part that decided the row, and "
+            f"[`{figures}/scoreboard.md`]({figures}/scoreboard.md) gives both."]
     head = next((e for e in entries if e["claim"] == "C1" and e.get("figure")), None)
     if head:
         out += ["", f"![C1]({figures}/{head['figure']})", "", head.get("summary", "")]

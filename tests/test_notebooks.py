@@ -90,13 +90,19 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
         assert {k.split("/")[0] for k in board} == {"C5-lambda", "C5-objective", "C5-scale", "C5-samples"}
     if path.stem.startswith("06"):  # three verdicts, one figure
         assert {k.split("/")[0] for k in board} == {"Fidelity-1", "Fidelity-2", "Fidelity-3"}
+        pairs = board["Fidelity-2/mnist1d/smoke"]["settings"]  # declared pairs only: added inputs vs self-distillation
+        assert pairs and all(name.endswith("inputs vs self-distillation") for name in pairs)
     if path.stem.startswith("07"):
         assert {k.split("/")[0] for k in board} == {"Pitfall"}
         assert set(next(iter(board.values()))["settings"]) == {"DKD", "DIST", "KD + deep supervision"}
+        assert all(len(s.get("parts", [])) == 2 for k, s in next(iter(board.values()))["settings"].items() if k != "KD + deep supervision")
     if path.stem.startswith("01"):  # three temperature rules, the τ chosen per α, the authors' numbers beside ours
         numbers = board["C1/mnist1d/smoke"]["numbers"]
         assert {f"{r}:efficiency_median" for r in ("validation", "paper", "fixed")} <= set(numbers)
-        assert {"tau_chosen@0.1", "tau_chosen@1"} <= set(numbers) and "authors_cifar100_T100:efficiency_median" in numbers
+        assert {"tau_chosen@0.1", "tau_chosen@1"} <= set(numbers)
+        # the authors' figure at matched α, in points and efficiency factor (no median over their κ against ours)
+        assert numbers["vs_authors@0.024:theirs_points"] == pytest.approx(9.9) and numbers["vs_authors@0.024:alpha"] == 0.1
+        assert not any(k.startswith("authors_") for k in numbers)
     if path.stem[:2] in ("02", "03"):  # judged at the validation-chosen τ and at τ = 4, one figure each
         claim = "C2" if path.stem.startswith("02") else "C3"
         assert {k.split("/")[0] for k in board} == {claim, f"{claim} (τ = 4)"}
