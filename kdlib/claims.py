@@ -481,6 +481,14 @@ CLAIMS = {c.key: c for c in [
 ]}
 
 
+def declaration_text(row: str) -> str:
+    """A row's declaration for a notebook to print: its d, Δ and why, its kind and cap (from `CLAIMS`)."""
+    c = claim_for(row)
+    delta = f"{scale_of(c.unit) * c.delta:.3g}{c.unit}"
+    return (f"Row {row} (kdlib/claims.py, {c.kind}; at most {c.cap} seeds): d = {c.d}. Δ = {delta}: {c.delta_reason}."
+            + (f" Note: {c.note}." if c.note else ""))
+
+
 def scale_of(unit: str) -> float:
     """What d is multiplied by for printing: 100 for percentages and points, 1 otherwise."""
     return 100 if unit in ("%", " points") else 1
@@ -571,15 +579,16 @@ def fixed(claim: Claim, verdict: str, n_seeds: int, reason: str) -> dict:
     return judgement(claim, {"all": s}, pocock((n_seeds,)), (n_seeds,))
 
 
-def show(j: dict, scale: float = 100, unit: str = "%") -> str:
-    """'reproduced: d 12.4% [8.1%, 16.7%] at 8 seeds, margin 1.3 half-widths (Δ 5%)' for printing."""
+def show(j: dict, scale: float = 100, unit: str = "%", outcome: bool = True) -> str:
+    """'reproduced: d 12.4% [8.1%, 16.7%] at 8 seeds, margin 1.3 half-widths (Δ 5%)' for printing (without the leading
+    outcome when `outcome` is False)."""
     f = lambda x: (f"{scale * x:.3g}{unit}" if math.isfinite(x) else ("−∞" if x < 0 else "∞"))
-    out = j["verdict"]
+    out = j["verdict"] + ": " if outcome else ""
     if "low" in j:
-        out += f": d {f(j['mean'])} [{f(j['low'])}, {f(j['high'])}]" + (
+        out += f"d {f(j['mean'])} [{f(j['low'])}, {f(j['high'])}]" + (
             " (smaller than Δ)" if j.get("smaller_than_delta") else "")
     else:
-        out += ": " + ", ".join(f"{c} {o}" for o, c in j["counts"].items()) + " setting(s)"
+        out += ", ".join(f"{c} {o}" for o, c in j["counts"].items()) + " setting(s)"
     seeds = (f"{j['n_seeds']}" if j["min_seeds"] == j["n_seeds"] else f"{j['min_seeds']}–{j['n_seeds']}")
     return out + f" at {seeds} seeds, margin {j['margin']:.2f} half-widths (Δ {f(j['delta'])})"
 

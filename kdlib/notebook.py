@@ -215,6 +215,7 @@ class Setting:
         up to the row's cap. `needs`: metrics the row reads that older records may lack (`sweep`). Returns the
         table of every run; the judgement waits in `S.judgements[row]`."""
         c = claim or claims.claim_for(row)
+        print(claims.declaration_text(row))  # what the row tests, from its declaration (the rule: 00_tour §7)
         looks = c.looks(self.looks[0], self.looks, explicit=len(self.looks) == 1)
         df, j = claims.decide(c, ctx, spec_for, lambda spec: self.sweep(spec, desc=desc, needs=needs), self.schedule,
                               looks)
@@ -270,7 +271,7 @@ class Setting:
         entry = scoreboard.record(self.figures_dir, claim, title or c.title, j, c, numbers, self.profile, self.name,
                                   figure=str(figure) if figure is not None else None, machines=self.machines,
                                   summary=summary)
-        print(f"VERDICT {claim} ({self.name}, {self.profile}): {j['verdict'].upper()} — {claims.show(j, claims.scale_of(c.unit), c.unit)}")
+        print(f"VERDICT {claim} ({self.name}, {self.profile}): {j['verdict'].upper()} — {claims.show(j, claims.scale_of(c.unit), c.unit, outcome=False)}")
         return entry
 
 
