@@ -222,6 +222,12 @@ class Setting:
         self.judgements[row] = j
         return df
 
+    def row(self, base: str, rule: str | None = None) -> claims.Row:
+        """This notebook's scoreboard row, figure name and title (`claims.ROWS`): C1 with another student or teacher
+        is C6-ViT (a ViT student) or a named pair; C2 and C3 have a row per τ rule."""
+        return claims.row_for(base, self.defaults, student=self.kd.student, teacher=self.kd.teacher, rule=rule,
+                              tau=self.kd.tau)
+
     def seeds_text(self, df=None) -> str:
         """'4 seeds', or '4–8 seeds' when a row added seeds to some of its runs."""
         if df is None or "seed" not in df or df.empty:
