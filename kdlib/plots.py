@@ -419,10 +419,11 @@ PITFALL_COLORS = {"labels": COLORS["labels"], "vanilla KD": COLORS["kd"], "DKD":
                   "KD + deep supervision": "#9467bd"}
 
 
-def pitfall(summary, diffs: dict, rows, kappa_of, fractions, title: str, df=None):
+def pitfall(summary, diffs: dict, rows, kappa_of, fractions, title: str, df=None, weak=()):
     """The small-data pitfall (Hao et al., 2026) against κ = M / N_teacher (kappa_of: fraction -> κ). Left: test
     accuracy of each row (labels dashed). Right: each method's accuracy minus vanilla KD's, in points (diffs: method
-    -> per-seed differences at each fraction). Returns the figure."""
+    -> per-seed differences at each fraction). `weak`: the fractions where the teacher is below label training,
+    shaded as outside the verdict. Returns the figure."""
     style()
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 4))
     for r in rows:
@@ -440,6 +441,15 @@ def pitfall(summary, diffs: dict, rows, kappa_of, fractions, title: str, df=None
         ax.set_xlabel("κ = M / N_teacher (dotted: the teacher's own sample count)")
     axes[0].set_ylabel("test accuracy"); axes[0].legend(fontsize=8)
     axes[1].axhline(0, color=PITFALL_COLORS["vanilla KD"], lw=1)
+    if len(weak):
+        ks = sorted(float(kappa_of[f]) for f in fractions)
+        first = min(float(kappa_of[f]) for f in weak)
+        below = [k for k in ks if k < first]
+        start = (below[-1] * first) ** 0.5 if below else first / 1.5
+        for ax in axes:
+            ax.axvspan(start, ks[-1] * 1.5, color="0.85", alpha=0.5, lw=0,
+                       label="teacher below label training (outside the verdict)")
+            ax.set_xlim(ks[0] / 1.5, ks[-1] * 1.5)
     axes[1].set_ylabel("test accuracy − vanilla KD's (points)"); axes[1].legend(fontsize=8)
     fig.suptitle(title, y=1.02)
     if df is not None:
