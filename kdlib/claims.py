@@ -481,55 +481,6 @@ CLAIMS = {c.key: c for c in [
 ]}
 
 
-# ---- variants: a notebook's row, figure and title from its parameters (data, not branches in a notebook)
-
-# per notebook base: (match, row name, figure suffix), the first match wins. In a match "=" is the profile's model,
-# "vit-*" any ViT, a missing key anything; names and suffixes are formatted with student, teacher, tau.
-ROWS = {
-    "C1": [({"student": "=", "teacher": "="}, "C1", ""),
-           ({"student": "vit-*", "teacher": "="}, "C6-ViT", "_{student}_from_{teacher}"),
-           ({"student": "vit-*"}, "C6-ViT from {teacher}", "_{student}_from_{teacher}"),
-           ({}, "C1 {student}<-{teacher}", "_{student}_from_{teacher}")],
-    "C2": [({"rule": "validation"}, "C2", ""), ({"rule": "fixed"}, "C2 (τ = {tau:g})", "_tau{tau:g}")],
-    "C3": [({"rule": "validation"}, "C3", ""), ({"rule": "fixed"}, "C3 (τ = {tau:g})", "_tau{tau:g}")],
-}
-FIGURES = {"C1": "c1_data_efficiency", "C2": "c2_label_smoothing", "C3": "c3_dark_knowledge"}
-# the title of a C1 row whose pair is not the profile's (its declaration's title otherwise)
-VARIANT_TITLE = "{title}, {student} student of a {teacher} teacher"
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str  # the scoreboard row ("C6-ViT")
-    figure: str  # the figure's file stem, before the setting and profile ("c1_data_efficiency_vit-small_from_cnn-base")
-    title: str | None  # the scoreboard title where it is not the declaration's
-
-
-def row_for(base: str, defaults: dict, **params) -> Row:
-    """The row a notebook of `base` records, from its parameters (`student`, `teacher`, `rule`, `tau`) and the
-    profile's `defaults` (its student and teacher): the first match in `ROWS[base]`."""
-    def matches(key, want):
-        have = params.get(key)
-        return (have == defaults.get(key) if want == "=" else
-                str(have).startswith(want[:-1]) if want.endswith("*") else have == want)
-
-    for match, name, suffix in ROWS[base]:
-        if all(matches(k, v) for k, v in match.items()):
-            name, suffix = name.format(**params), suffix.format(**params)
-            variant = base == "C1" and name != "C1"
-            title = VARIANT_TITLE.format(title=CLAIMS[base].title, **params) if variant else None
-            return Row(name, FIGURES[base] + suffix, title)
-    raise KeyError(f"no row of {base} matches {params!r}")
-
-
-def declaration_text(row: str) -> str:
-    """A row's declaration for a notebook to print: its d, Δ and why, its kind and cap (from `CLAIMS`)."""
-    c = claim_for(row)
-    delta = f"{scale_of(c.unit) * c.delta:.3g}{c.unit}"
-    return (f"Row {row} (kdlib/claims.py, {c.kind}; at most {c.cap} seeds): d = {c.d}. Δ = {delta}: {c.delta_reason}."
-            + (f" Note: {c.note}." if c.note else ""))
-
-
 def scale_of(unit: str) -> float:
     """What d is multiplied by for printing: 100 for percentages and points, 1 otherwise."""
     return 100 if unit in ("%", " points") else 1
@@ -620,16 +571,15 @@ def fixed(claim: Claim, verdict: str, n_seeds: int, reason: str) -> dict:
     return judgement(claim, {"all": s}, pocock((n_seeds,)), (n_seeds,))
 
 
-def show(j: dict, scale: float = 100, unit: str = "%", outcome: bool = True) -> str:
-    """'reproduced: d 12.4% [8.1%, 16.7%] at 8 seeds, margin 1.3 half-widths (Δ 5%)' for printing (without the leading
-    outcome when `outcome` is False)."""
+def show(j: dict, scale: float = 100, unit: str = "%") -> str:
+    """'reproduced: d 12.4% [8.1%, 16.7%] at 8 seeds, margin 1.3 half-widths (Δ 5%)' for printing."""
     f = lambda x: (f"{scale * x:.3g}{unit}" if math.isfinite(x) else ("−∞" if x < 0 else "∞"))
-    out = j["verdict"] + ": " if outcome else ""
+    out = j["verdict"]
     if "low" in j:
-        out += f"d {f(j['mean'])} [{f(j['low'])}, {f(j['high'])}]" + (
+        out += f": d {f(j['mean'])} [{f(j['low'])}, {f(j['high'])}]" + (
             " (smaller than Δ)" if j.get("smaller_than_delta") else "")
     else:
-        out += ", ".join(f"{c} {o}" for o, c in j["counts"].items()) + " setting(s)"
+        out += ": " + ", ".join(f"{c} {o}" for o, c in j["counts"].items()) + " setting(s)"
     seeds = (f"{j['n_seeds']}" if j["min_seeds"] == j["n_seeds"] else f"{j['min_seeds']}–{j['n_seeds']}")
     return out + f" at {seeds} seeds, margin {j['margin']:.2f} half-widths (Δ {f(j['delta'])})"
 

@@ -215,18 +215,18 @@ class Setting:
         up to the row's cap. `needs`: metrics the row reads that older records may lack (`sweep`). Returns the
         table of every run; the judgement waits in `S.judgements[row]`."""
         c = claim or claims.claim_for(row)
-        print(claims.declaration_text(row))  # what the row tests, from its declaration (the rule: 00_tour §7)
+        print(declaration_text(row))  # what the row tests, from its declaration (the rule: 00_tour §7)
         looks = c.looks(self.looks[0], self.looks, explicit=len(self.looks) == 1)
         df, j = claims.decide(c, ctx, spec_for, lambda spec: self.sweep(spec, desc=desc, needs=needs), self.schedule,
                               looks)
         self.judgements[row] = j
         return df
 
-    def row(self, base: str, rule: str | None = None) -> claims.Row:
+    def row(self, base: str, rule: str | None = None) -> Row:
         """This notebook's scoreboard row, figure name and title (`claims.ROWS`): C1 with another student or teacher
         is C6-ViT (a ViT student) or a named pair; C2 and C3 have a row per τ rule."""
-        return claims.row_for(base, self.defaults, student=self.kd.student, teacher=self.kd.teacher, rule=rule,
-                              tau=self.kd.tau)
+        return row_for(base, self.defaults, student=self.kd.student, teacher=self.kd.teacher, rule=rule,
+                       tau=self.kd.tau)
 
     def seeds_text(self, df=None) -> str:
         """'4 seeds', or '4–8 seeds' when a row added seeds to some of its runs."""
@@ -277,8 +277,57 @@ class Setting:
         entry = scoreboard.record(self.figures_dir, claim, title or c.title, j, c, numbers, self.profile, self.name,
                                   figure=str(figure) if figure is not None else None, machines=self.machines,
                                   summary=summary)
-        print(f"VERDICT {claim} ({self.name}, {self.profile}): {j['verdict'].upper()} — {claims.show(j, claims.scale_of(c.unit), c.unit, outcome=False)}")
+        print(f"VERDICT {claim} ({self.name}, {self.profile}): {j['verdict'].upper()} — {claims.show(j, claims.scale_of(c.unit), c.unit).split(': ', 1)[-1]}")
         return entry
+
+
+# ---- variants: a notebook's row, figure and title from its parameters (data, not branches in a notebook)
+
+# per notebook base: (match, row name, figure suffix), the first match wins. In a match "=" is the profile's model,
+# "vit-*" any ViT, a missing key anything; names and suffixes are formatted with student, teacher, tau.
+ROWS = {
+    "C1": [({"student": "=", "teacher": "="}, "C1", ""),
+           ({"student": "vit-*", "teacher": "="}, "C6-ViT", "_{student}_from_{teacher}"),
+           ({"student": "vit-*"}, "C6-ViT from {teacher}", "_{student}_from_{teacher}"),
+           ({}, "C1 {student}<-{teacher}", "_{student}_from_{teacher}")],
+    "C2": [({"rule": "validation"}, "C2", ""), ({"rule": "fixed"}, "C2 (τ = {tau:g})", "_tau{tau:g}")],
+    "C3": [({"rule": "validation"}, "C3", ""), ({"rule": "fixed"}, "C3 (τ = {tau:g})", "_tau{tau:g}")],
+}
+FIGURES = {"C1": "c1_data_efficiency", "C2": "c2_label_smoothing", "C3": "c3_dark_knowledge"}
+# the title of a C1 row whose pair is not the profile's (its declaration's title otherwise)
+VARIANT_TITLE = "{title}, {student} student of a {teacher} teacher"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # the scoreboard row ("C6-ViT")
+    figure: str  # the figure's file stem, before the setting and profile ("c1_data_efficiency_vit-small_from_cnn-base")
+    title: str | None  # the scoreboard title where it is not the declaration's
+
+
+def row_for(base: str, defaults: dict, **params) -> Row:
+    """The row a notebook of `base` records, from its parameters (`student`, `teacher`, `rule`, `tau`) and the
+    profile's `defaults` (its student and teacher): the first match in `ROWS[base]`."""
+    def matches(key, want):
+        have = params.get(key)
+        return (have == defaults.get(key) if want == "=" else
+                str(have).startswith(want[:-1]) if want.endswith("*") else have == want)
+
+    for match, name, suffix in ROWS[base]:
+        if all(matches(k, v) for k, v in match.items()):
+            name, suffix = name.format(**params), suffix.format(**params)
+            variant = base == "C1" and name != "C1"
+            title = VARIANT_TITLE.format(title=claims.CLAIMS[base].title, **params) if variant else None
+            return Row(name, FIGURES[base] + suffix, title)
+    raise KeyError(f"no row of {base} matches {params!r}")
+
+
+def declaration_text(row: str) -> str:
+    """A row's declaration for a notebook to print: its d, Δ and why, its kind and cap (from `claims.CLAIMS`)."""
+    c = claims.claim_for(row)
+    delta = f"{claims.scale_of(c.unit) * c.delta:.3g}{c.unit}"
+    return (f"Row {row} (kdlib/claims.py, {c.kind}; at most {c.cap} seeds): d = {c.d}. Δ = {delta}: {c.delta_reason}."
+            + (f" Note: {c.note}." if c.note else ""))
 
 
 def setting(profile: str = "cpu", dataset=None, recipe=None, fractions=None, seeds=None, n_seeds=None,

@@ -131,12 +131,16 @@ def test_confirmatory_seeds_are_new_and_the_scoreboard_names_the_declaring_commi
 
 def test_variant_rows_come_from_the_rows_table():
     d = {"student": "cnn-base", "teacher": "cnn-base"}
-    row = lambda base, **p: claims.row_for(base, d, **{"student": "cnn-base", "teacher": "cnn-base", "tau": 4.0, **p})
-    assert row("C1") == claims.Row("C1", "c1_data_efficiency", None)
-    assert row("C1", student="vit-small") == claims.Row(
+    from kdlib.notebook import Row, row_for
+
+    def row(base, **p):
+        return row_for(base, d, **{"student": "cnn-base", "teacher": "cnn-base", "tau": 4.0, **p})
+
+    assert row("C1") == Row("C1", "c1_data_efficiency", None)
+    assert row("C1", student="vit-small") == Row(
         "C6-ViT", "c1_data_efficiency_vit-small_from_cnn-base",
         "data efficiency of distillation, vit-small student of a cnn-base teacher")
     assert row("C1", student="vit-small", teacher="vit-small").name == "C6-ViT from vit-small"
     assert row("C1", student="cnn-small").name == "C1 cnn-small<-cnn-base"
-    assert row("C2", rule="fixed") == claims.Row("C2 (τ = 4)", "c2_label_smoothing_tau4", None)
-    assert row("C3", rule="validation") == claims.Row("C3", "c3_dark_knowledge", None)
+    assert row("C2", rule="fixed") == Row("C2 (τ = 4)", "c2_label_smoothing_tau4", None)
+    assert row("C3", rule="validation") == Row("C3", "c3_dark_knowledge", None)
