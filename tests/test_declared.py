@@ -127,3 +127,21 @@ def test_confirmatory_seeds_are_new_and_the_scoreboard_names_the_declaring_commi
     assert [p["name"] for p in e["settings"]["validation"]["parts"]] == list(claims.GAIN_PARTS)
     text = (tmp_path / "scoreboard.md").read_text()
     assert "Declared in: " in text and "· that gain minus the gain at α = 1" in text
+
+
+def test_the_declaring_commit_is_the_first_that_held_todays_declarations(tmp_path):
+    import subprocess
+
+    git = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], capture_output=True, text=True, check=True)
+    git("init", "-q")
+    git("config", "user.email", "t@t"), git("config", "user.name", "t")
+    f = tmp_path / "claims.py"
+    hashes = []
+    for text in ("v1", "v2", "v1"):  # declared, changed, changed back: the declaration is the first v1
+        f.write_text(text)
+        git("add", "claims.py"), git("commit", "-qm", text)
+        hashes.append(git("rev-parse", "--short", "HEAD").stdout.strip())
+    assert scoreboard.declaration(tmp_path, ("claims.py",)).split()[0] == hashes[0]
+    f.write_text("v3")
+    assert scoreboard.declaration(tmp_path, ("claims.py",)).endswith("+ uncommitted changes")
+    assert scoreboard.declaration(tmp_path / "nowhere", ("claims.py",)) == "unknown"
