@@ -57,18 +57,22 @@ def _setting(s: dict, part_names=()) -> dict:
 DECLARATIONS = ("kdlib/claims.py", "kdlib/profiles.py")
 
 
-def declaration(repo=None) -> str:
-    """The commit that declared the rows: the last one that changed `DECLARATIONS` ('<hash> (<date>)'), with
-    '+ uncommitted changes' when they differ from it; 'unknown' outside a git checkout (an installed kdlib)."""
+def declaration(repo=None, paths=DECLARATIONS) -> str:
+    """The commit that declared the rows: the first commit at which `paths` held exactly what they hold now
+    ('<hash> (<date>)'), so an edit undone later does not move it; '<last commit> + uncommitted changes' when the
+    files match no commit; 'unknown' outside a git checkout (an installed kdlib)."""
     repo = Path(repo) if repo else Path(__file__).resolve().parent.parent
+    git = lambda *a, check=True: subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True,
+                                                timeout=20, check=check)
     try:
-        git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True, timeout=20,
-                                        check=True).stdout.strip()
-        last = git("log", "-1", "--format=%h (%cs)", "--", *DECLARATIONS)
-        dirty = git("status", "--porcelain", "--", *DECLARATIONS)
+        commits = git("log", "--reverse", "--format=%h (%cs)", "--", *paths).stdout.split("\n")
+        for line in filter(None, commits):  # oldest first: the first one whose files equal today's
+            if git("diff", "--quiet", line.split()[0], "--", *paths, check=False).returncode == 0:
+                return line
+        last = git("log", "-1", "--format=%h (%cs)", "--", *paths).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return (last or "unknown") + (" + uncommitted changes" if dirty else "")
+    return (last or "unknown") + " + uncommitted changes"
 
 
 def record(directory, row: str, title: str, judgement: dict, claim: Claim, numbers: dict, profile: str,

@@ -144,3 +144,21 @@ def test_variant_rows_come_from_the_rows_table():
     assert row("C1", student="cnn-small").name == "C1 cnn-small<-cnn-base"
     assert row("C2", rule="fixed") == Row("C2 (τ = 4)", "c2_label_smoothing_tau4", None)
     assert row("C3", rule="validation") == Row("C3", "c3_dark_knowledge", None)
+
+
+def test_the_declaring_commit_is_the_first_that_held_todays_declarations(tmp_path):
+    import subprocess
+
+    git = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], capture_output=True, text=True, check=True)
+    git("init", "-q")
+    git("config", "user.email", "t@t"), git("config", "user.name", "t")
+    f = tmp_path / "claims.py"
+    hashes = []
+    for text in ("v1", "v2", "v1"):  # declared, changed, changed back: the declaration is the first v1
+        f.write_text(text)
+        git("add", "claims.py"), git("commit", "-qm", text)
+        hashes.append(git("rev-parse", "--short", "HEAD").stdout.strip())
+    assert scoreboard.declaration(tmp_path, ("claims.py",)).split()[0] == hashes[0]
+    f.write_text("v3")
+    assert scoreboard.declaration(tmp_path, ("claims.py",)).endswith("+ uncommitted changes")
+    assert scoreboard.declaration(tmp_path / "nowhere", ("claims.py",)) == "unknown"
