@@ -22,6 +22,7 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SYSTEM_CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 EXPLORER = "04_temperature.ipynb"
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in front
 
 
 def _browser(playwright):
@@ -55,13 +56,20 @@ def lab(tmp_path_factory):
     pm.execute_notebook(str(NOTEBOOKS / EXPLORER), str(root / EXPLORER), prepare_only=True, progress_bar=False,
                         parameters=dict(profile="smoke", results_dir=str(root / "results"),
                                         figures_dir=str(root / "figures")))
+    # every cell in the page (JupyterLab 4 otherwise draws only the cells in view), and no announcements popping up
+    settings = root / ".settings" / "@jupyterlab"
+    (settings / "notebook-extension").mkdir(parents=True)
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    (settings / "apputils-extension").mkdir(parents=True)
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}')
     port, token = _free_port(), "kdlib-browser-test"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
            "KDLIB_WORKERS": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     log = open(root / "lab.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
-                               "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+                               "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", "--allow-root",
                                f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
                                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
@@ -120,9 +128,12 @@ def test_every_notebook_opens_and_renders_in_jupyterlab(lab, page, tmp_path):
     names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
     for name in names:
         _open(page, lab, name)
-        cells = page.query_selector_all(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
         n_cells = len(json.loads((NOTEBOOKS / name).read_text())["cells"])
-        assert len(cells) == n_cells, f"{name}: {len(cells)} cells rendered of {n_cells}"
+        cells = f"document.querySelectorAll('{PANEL} .jp-Cell').length"
+        try:
+            page.wait_for_function(f"{cells} >= {n_cells}", timeout=30_000)
+        except Exception:
+            pytest.fail(f"{name}: {page.evaluate(cells)} cells rendered of {n_cells}")
         assert page.query_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownOutput h1"), \
             f"{name}: its title did not render"
         assert not _errors(page), f"{name}: {_errors(page)}"
