@@ -52,7 +52,7 @@ def _setting(s: dict, part_names=()) -> dict:
     return out
 
 
-# the files whose last commit declares every row (d, Δ, kind, cap, parts: kdlib/claims.py; the evaluation and
+# the files that declare every row (d, Δ, kind, cap, parts: kdlib/claims.py; the evaluation and
 # selection seeds: kdlib/profiles.py)
 DECLARATIONS = ("kdlib/claims.py", "kdlib/profiles.py")
 
@@ -233,8 +233,8 @@ def readme_block(board: dict, figures: str = "figures") -> str:
                    f"| {interval_text(e)} | {seeds_text(e)} | {_num(e['delta'], e['unit'])} | {margin_text(e)} |")
     out += ["", "**Made on**: " + ("; ".join(machines(board)) or "—") + "."]
     declared = sorted({e.get("declared_in", "unknown") for e in entries})
-    out += ["", "**Declared in**: commit " + ", ".join(declared) + " (the last commit that changed `kdlib/claims.py` "
-            "or `kdlib/profiles.py` before each row was recorded: every row's d, Δ, kind, cap, selection rule and "
+    out += ["", "**Declared in**: commit " + ", ".join(declared) + " (the first commit whose `kdlib/claims.py` and "
+            "`kdlib/profiles.py` equal those each row was recorded with: every row's d, Δ, kind, cap, selection rule and "
             "evaluation seeds). A row whose declaration changed after its runs began says so in its note.",
             "", "Where a setting's d has two parts (gain at small data; its change up to full data), both must be "
             "reproduced; the interval shown is the part that decided the row, and "
