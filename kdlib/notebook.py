@@ -223,7 +223,7 @@ class Setting:
         return df
 
     def row(self, base: str, rule: str | None = None) -> Row:
-        """This notebook's scoreboard row, figure name and title (`claims.ROWS`): C1 with another student or teacher
+        """This notebook's scoreboard row, figure name and title (`ROWS` below): C1 with another student or teacher
         is C6-ViT (a ViT student) or a named pair; C2 and C3 have a row per τ rule."""
         return row_for(base, self.defaults, student=self.kd.student, teacher=self.kd.teacher, rule=rule,
                        tau=self.kd.tau)
