@@ -21,16 +21,19 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import claims, plots, scoreboard
+from . import claims, plots, reports, scoreboard
 from .analysis import choice_table, select_on_validation, teacher_table
-from .config import check_selection_seeds, make_config, make_lm_config, models_for, profile_defaults
-from .errors import ConfigError, check_list, check_nonempty, check_range
+from .config import (DISTILL_DATA, OBJECTIVES, check_selection_seeds, make_config, make_lm_config, models_for,
+                     profile_defaults)
+from .errors import ConfigError, check_int, check_list, check_nonempty, check_range
+from .lm import prompt_ids
 from .models import build_for, num_params
 from .executors import resolve_workers
 from .store import Store, check_folder
 from .sweep import sweep, sweep_rows
 from .tasks import dataset_for, text_for
 from .teachers import get_teacher
+from .text import default_data_dir
 from .train import num_steps, resolve_device
 
 LM_DATASET = "shakespeare"
@@ -182,6 +185,52 @@ class Setting:
         return {"validation": {f: tau_of[chosen[f]]["tau"] for f in self.fractions},
                 "fixed": {f: self.kd.tau for f in self.fractions}}
 
+    def tau_rules(self, rules, chosen: dict, taus=AUTHORS_TAUS, paper_tau: float = 100) -> dict:
+        """C1's τ rules that run (`rules`, in their fixed order): rule -> TauRule(its label, α -> its KD knobs).
+        "validation": the candidate chosen per α (`chosen`, from `choose_tau`); "paper": the authors' T at every α;
+        "fixed": the setting's τ."""
+        candidates = self.tau_candidates(taus)
+        every = {"validation": TauRule("KD, τ chosen on validation", {f: candidates[chosen[f]] for f in self.fractions}),
+                 "paper": TauRule(f"KD, T = {paper_tau:g} (the authors' figure)",
+                                  {f: dict(objective="forward_kl", tau=float(paper_tau)) for f in self.fractions}),
+                 "fixed": TauRule(f"KD, τ = {self.kd.tau:g} (fixed)", {f: {} for f in self.fractions})}
+        return {r: every[r] for r in every if r in rules}
+
+    def choose_eps(self, eps_grid) -> dict:
+        """C2's label smoothing: α -> the ε of `eps_grid` with the best mean validation accuracy of label smoothing
+        over the selection seeds (`select`)."""
+        candidates = {f"ε={e:g}": dict(eps=float(e)) for e in eps_grid}
+        return {f: candidates[name]["eps"] for f, name in self.select("ε", candidates, method="ls").items()}
+
+    def signal_config(self, variant: str, fraction: float, seed: int, tau: float, eps: dict | None = None):
+        """One run of C2's or C3's: labels, label smoothing (ε chosen per α, `eps`), KD, or KD on a control signal of
+        kdlib.signals at τ (the class-agnostic smoothed teacher takes the α's ε too)."""
+        eps_of = (eps or {}).get(fraction)
+        if variant in ("labels", "ls"):
+            return (self.config(variant, fraction, seed, eps=eps_of if variant == "ls" else None) if eps is not None
+                    else self.config(variant, fraction, seed))
+        signal = "teacher" if variant == "kd" else variant
+        if eps is None:
+            return self.config("kd", fraction, seed, tau=tau, signal=signal)
+        return self.config("kd", fraction, seed, signal=signal, tau=tau,
+                           eps=eps_of if signal == "smoothed_onehot" else None)
+
+    @staticmethod
+    def temperature_rows(taus=AUTHORS_TAUS, logit_matching: bool = True, asymmetric_tau=None) -> dict:
+        """C4's rows: name -> KD knobs, one per τ of the grid, logit matching ("logit MSE") and a teacher-only τ."""
+        rows = {f"τ={t:g}": dict(objective="forward_kl", tau=float(t)) for t in taus}
+        if logit_matching:
+            rows["logit MSE"] = dict(objective="logit_mse")
+        if asymmetric_tau is not None:
+            rows[f"teacher-only τ={asymmetric_tau:g}"] = dict(objective="teacher_tau", tau=float(asymmetric_tau))
+        return rows
+
+    def choose_tau_pair(self, rows: dict, taus=AUTHORS_TAUS) -> dict:
+        """C4's pair: at the smallest α and at α = 1, the τ of the grid with the best mean validation accuracy over
+        the selection seeds (no evaluation seed). Returns those two α -> the chosen row's name."""
+        return self.select("C4's τ pair", {f"τ={t:g}": rows[f"τ={t:g}"] for t in taus},
+                           fractions=[self.fractions[0], self.fractions[-1]])
+
     def ladder(self, sizes=None):
         """C5's scale ladder: `sizes` (None: the profile's), checked against the dataset's models, sorted by
         parameter count; returns (sizes, {size: parameter count})."""
@@ -208,25 +257,84 @@ class Setting:
                 self.machines |= set(df[col].dropna())
         return df
 
-    def decide(self, row: str, spec_for, ctx: dict, desc: str = "runs", claim=None, needs=()) -> pd.DataFrame:
-        """Run a scoreboard row's sweep and judge it by kdlib.claims' rule: `spec_for(seeds)` gives the notebook's
-        (row name, config) pairs for those seeds, `ctx` what the row's difference d reads (kdlib.claims). The first
-        look runs every pair at the first seeds; later looks add seeds only to the runs that open settings read,
-        up to the row's cap. `needs`: metrics the row reads that older records may lack (`sweep`). Returns the
-        table of every run; the judgement waits in `S.judgements[row]`."""
+    def decide(self, row, spec_for, *args, ctx: dict | None = None, desc: str = "runs", claim=None, needs=(),
+               **params) -> pd.DataFrame:
+        """Run a scoreboard row's sweep and judge it by kdlib.claims' rule: `spec_for(seeds, *args)` gives the
+        notebook's (row name, config) pairs for those seeds; what the row's d reads comes from its declaration's
+        context (`kdlib.reports.CONTEXT`, given the notebook's `params`), or `ctx`. The first look runs every pair at
+        the first seeds; later looks add seeds only to the runs that open settings read, up to the row's cap.
+        `needs`: metrics the row reads that older records may lack (`sweep`). Returns the table of every run; the
+        judgement waits in `S.judgements[row]`."""
+        row = getattr(row, "name", row)
         c = claim or claims.claim_for(row)
         print(declaration_text(row))  # what the row tests, from its declaration (the rule: 00_tour §7)
+        ctx = reports.CONTEXT[c.key](self, **params) if ctx is None else ctx
+        if isinstance(ctx, reports.Fixed):  # decided without an interval (C4: one τ best at both ends)
+            self.judgements[row] = claims.fixed(c, ctx.outcome, len(self.seeds), ctx.reason)
+            return self.sweep(spec_for(self.seeds, *args), desc=desc, needs=needs)
         looks = c.looks(self.looks[0], self.looks, explicit=len(self.looks) == 1)
-        df, j = claims.decide(c, ctx, spec_for, lambda spec: self.sweep(spec, desc=desc, needs=needs), self.schedule,
-                              looks)
+        df, j = claims.decide(c, ctx, lambda seeds: spec_for(seeds, *args),
+                              lambda spec: self.sweep(spec, desc=desc, needs=needs), self.schedule, looks)
         self.judgements[row] = j
         return df
+
+    def verdict(self, row, df: pd.DataFrame, figure=None, **context) -> dict:
+        """The row's report (`kdlib.reports.REPORTS`: its numbers and summary, from `df` and the notebook's
+        `context`), printed, then its scoreboard entry and verdict line (`record`). `figure`: the saved paths."""
+        name = getattr(row, "name", row)
+        numbers, summary, text = reports.REPORTS[claims.claim_for(name).key](self, name, df, **context)
+        if text:
+            print(text)
+        path = figure[0] if isinstance(figure, (list, tuple)) else figure
+        return self.record(name, numbers, figure=path, summary=summary, title=getattr(row, "title", None))
 
     def row(self, base: str, rule: str | None = None) -> Row:
         """This notebook's scoreboard row, figure name and title (`ROWS` below): C1 with another student or teacher
         is C6-ViT (a ViT student) or a named pair; C2 and C3 have a row per τ rule."""
         return row_for(base, self.defaults, student=self.kd.student, teacher=self.kd.teacher, rule=rule,
                        tau=self.kd.tau)
+
+    def check(self, explore_index=None) -> None:
+        """The parameters that need the setting's data: `explore_index`, a test input of its dataset."""
+        if explore_index is not None:
+            check_range("explore_index", explore_index, low=0, high=len(self.data().y_test) - 1)
+
+    def describe(self) -> None:
+        """The data, and the students' training budget per α (a language model: the texts, the vocabulary, one
+        seed's teacher and the windows per α)."""
+        kd, data = self.kd, self.data()
+        if not self.language:
+            print(data)
+            print("student step budget per α:", self.step_budget(),
+                  f"(min_steps={kd.train.min_steps}, epochs={kd.train.epochs}, batch={kd.train.batch_size})")
+            return
+        print(f"block_size={kd.block_size} data={kd.data}")
+        print(f"data folder: {default_data_dir()}")
+        for split in ("train", "val", "test"):
+            plays = data.plays[split]
+            print(f"{split:5s}: {len(getattr(data, split)):>9,} characters from {len(plays)} texts: "
+                  f"{', '.join(plays[:6])}{', …' if len(plays) > 6 else ''}")
+        assert not set(data.plays["train"]) & (set(data.plays["val"]) | set(data.plays["test"]))  # no play in two
+        print(f"vocabulary: {len(data.vocab)} characters (id 0 stands for any character the training plays lack)")
+        m = self.teacher().metrics
+        print(f"teacher {kd.teacher} of seed {kd.seed} (one per seed): {m['n_tokens']:,} training tokens, test "
+              f"perplexity {m['test_ppl']:.2f} ({m['test_bpc']:.3f} bits per character), validation {m['val_ppl']:.2f}")
+        n_windows = (len(data.train) - 1) // kd.block_size
+        print("student windows per α:", {f: max(1, round(f * n_windows)) for f in self.fractions},
+              f"(block {kd.block_size}; steps ≥ {kd.train.min_steps}, batch {kd.train.batch_size})")
+
+    def show_samples(self) -> None:
+        """A language model's generated text after the same prompt: the first seed's teacher, and its label-trained
+        and distilled students at the smallest α."""
+        data, kd, smallest, seed = self.data(), self.kd, self.fractions[0], self.seeds[0]
+        prompt = data.vocab.decode(prompt_ids(data, kd.block_size).tolist())
+        samples = {f"teacher of seed {seed} ({kd.teacher}, all training text)":
+                   self.teacher(self.config("kd", smallest, seed)).sample}
+        for method in ("labels", "kd"):
+            samples[f"{method} student, α = {smallest:g}"] = self.stored(self.config(method, smallest, seed))["sample"]
+        print(f"prompt: {prompt!r}\n")
+        for name, text in samples.items():
+            print(f"--- {name}\n{text[len(prompt):]}\n")
 
     def seeds_text(self, df=None) -> str:
         """'4 seeds', or '4–8 seeds' when a row added seeds to some of its runs."""
@@ -279,6 +387,62 @@ class Setting:
                                   summary=summary)
         print(f"VERDICT {claim} ({self.name}, {self.profile}): {j['verdict'].upper()} — {claims.show(j, claims.scale_of(c.unit), c.unit).split(': ', 1)[-1]}")
         return entry
+
+
+@dataclass(frozen=True)
+class TauRule:
+    label: str  # as the figure and the verdict name it
+    at: dict  # α -> the KD knobs of the rule there
+
+
+# ---- parameters: each notebook parameter's rule, by name; `check(**params)` before `setting(...)`
+
+PARAMETERS = {  # name -> (kind, its bounds or choices); "range" allows None where the parameter is optional
+    "tau_grid": ("list", dict(low=0, low_open=True)),
+    "taus": ("list", dict(low=0, low_open=True)),
+    "eps_grid": ("list", dict(low=0, high=1, high_open=True)),
+    "scale_fractions": ("list", dict(low=0, high=1, low_open=True)),
+    "lams": ("list", dict(low=0, high=1)),
+    "objectives": ("list", dict(choices=OBJECTIVES)),
+    "added_inputs": ("list", dict(choices=[d for d in DISTILL_DATA if d != "subset"])),
+    "methods": ("list", dict(choices=reports.PITFALL_METHODS)),
+    "tau_rules": ("list", dict(choices=("validation", "paper", "fixed"))),
+    "paper_tau": ("range", dict(low=0, low_open=True)),
+    "asymmetric_tau": ("optional", dict(low=0, low_open=True)),
+    "lam": ("range", dict(low=0, high=1, low_open=True)),
+    "n_examples": ("range", dict(low=1, high=8)),
+    "ensemble_members": ("int", dict(low=2, high=20)),
+}
+REQUIRED = {  # a list parameter that must hold a value, and why
+    "tau_rules": ("validation", "the rule the verdict is judged on"),
+    "methods": ("vanilla KD", "the reference every method is compared with"),
+}
+
+
+def check(**params) -> None:
+    """Check each notebook parameter by its name's rule (`PARAMETERS`, `REQUIRED`), before anything is written: a bad
+    value stops with a message naming the parameter, the value and what is allowed."""
+    for name, value in params.items():
+        kind, rule = PARAMETERS[name]
+        if kind == "list":
+            check_list(name, value, **rule)
+        elif kind == "int":
+            check_range(name, value, **rule)
+            check_int(name, value, rule["low"], rule["high"])
+        elif value is not None or kind == "range":
+            check_range(name, value, **rule)
+        if name in REQUIRED and REQUIRED[name][0] not in value:
+            raise ConfigError(f"{name}={value!r} lacks {REQUIRED[name][0]!r}, {REQUIRED[name][1]}")
+
+
+def check_vit(profile: str, dataset, recipe, student, vit_student) -> str:
+    """C7's second student: `vit_student` (None: the profile's ViT), which must differ from the CNN `student`."""
+    defaults = profile_defaults(profile, dataset, recipe)
+    if (vit_student or defaults["vit"]) == (student or defaults["student"]):
+        raise ConfigError(f"vit_student={vit_student or defaults['vit']!r} is the student's architecture; allowed: "
+                          f"another model than student={student or defaults['student']!r} (the profile's ViT: "
+                          f"{defaults['vit']!r})")
+    return vit_student or defaults["vit"]
 
 
 # ---- variants: a notebook's row, figure and title from its parameters (data, not branches in a notebook)
