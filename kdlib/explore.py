@@ -1,24 +1,28 @@
 """Interactive views for the notebooks (ipywidgets): the notebook layer, beside kdlib.notebook.
 
-`temperature(S, df, gain, taus, start)` is notebook 04's explorer: sliders for τ, α and a test input; the teacher's
+`temperature(S, df, taus, start)` is notebook 04's explorer: sliders for τ, α and a test input; the teacher's
 distribution softmax(t/τ) for that input beside the stored results of that (τ, α) cell. A static copy (three
 temperatures at the smallest α) is drawn first, so an executed copy (papermill, HTML) shows it; the widget draws only
 when a slider moves (output drawn into a widget while papermill runs can hang the run: jupyter/nbclient#312)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import torch.nn.functional as F
 
 from . import plots
+from .analysis import relative_gain
 
 
-def temperature(S, df, gain, taus, start: int = 0):
-    """Draw the static copy and display the explorer of `df`'s runs (rows "τ=…"; `gain`: their relative gains per
-    α), for the teacher of setting `S` and its test input `start`."""
+def temperature(S, df, taus, start: int = 0):
+    """Draw the static copy and display the explorer of `df`'s runs (rows "τ=…", with their relative gains per α on
+    the first look's seeds), for the teacher of setting `S` and its test input `start`."""
     import ipywidgets as widgets
     from IPython.display import display
 
     teacher, data = S.teacher(), S.data()
+    first = df[df["seed"].isin(S.seeds)]
+    gain = pd.concat([relative_gain(first, f"τ={t:g}", col="row").assign(row=f"τ={t:g}") for t in taus])
 
     def cell(tau, alpha, index, ax):
         p = F.softmax(teacher.logits["test"][index] / tau, -1).cpu().numpy()

@@ -286,7 +286,7 @@ class Setting:
         if text:
             print(text)
         path = figure[0] if isinstance(figure, (list, tuple)) else figure
-        return self.record(name, numbers, figure=path, summary=summary, title=getattr(row, "title", None))
+        return self.record(name, numbers, figure=path, summary=summary, title=row.title if isinstance(row, Row) else None)
 
     def row(self, base: str, rule: str | None = None) -> Row:
         """This notebook's scoreboard row, figure name and title (`ROWS` below): C1 with another student or teacher
