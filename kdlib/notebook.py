@@ -257,7 +257,7 @@ class Setting:
                 self.machines |= set(df[col].dropna())
         return df
 
-    def decide(self, row, spec_for, *args, ctx: dict | None = None, desc: str = "runs", claim=None, needs=(),
+    def decide(self, row, spec_for, *args, ctx: dict | None = None, desc: str | None = None, claim=None, needs=(),
                **params) -> pd.DataFrame:
         """Run a scoreboard row's sweep and judge it by kdlib.claims' rule: `spec_for(seeds, *args)` gives the
         notebook's (row name, config) pairs for those seeds; what the row's d reads comes from its declaration's
@@ -266,6 +266,7 @@ class Setting:
         `needs`: metrics the row reads that older records may lack (`sweep`). Returns the table of every run; the
         judgement waits in `S.judgements[row]`."""
         row = getattr(row, "name", row)
+        desc = desc or f"{row} runs"
         c = claim or claims.claim_for(row)
         print(declaration_text(row))  # what the row tests, from its declaration (the rule: 00_tour §7)
         ctx = reports.CONTEXT[c.key](self, **params) if ctx is None else ctx
