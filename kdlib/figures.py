@@ -107,7 +107,7 @@ def pitfall(S, df, methods, strong, lam):
     return plots.pitfall(analysis.summarize(df, by=("row", "fraction")), diffs, ["labels", *methods], kappa_of,
                          S.fractions, df=df, weak=[f for f in S.fractions if f not in strong],
                          title=f"Small-data pitfall on {S.dataset}: {S.kd.student} from {S.kd.teacher} "
-                               f"(teacher on N={n_teacher}), λ = {lam:g}, τ = {S.kd.tau:g}, {S.seeds_text(df)}, "
+                               f"(teacher on N={n_teacher}), λ = {lam:g}, τ = {reports.kd_tau(df):g}, {S.seeds_text(df)}, "
                                f"profile {S.profile}")
 
 
@@ -128,6 +128,25 @@ def language(S, df):
                           S.teacher_score(df), S.fractions, df=df,
                           title=f"C6 on Shakespeare (characters): {S.kd.student} students of a {S.kd.teacher} "
                                 f"teacher, τ = {S.kd.tau:g}, {S.seeds_text(df)}, profile {S.profile}")
+
+
+def fidelity_table(df) -> pd.DataFrame:
+    """Per row and α: agreement and predictive KL with the teacher (train and test), accuracy, the teacher's."""
+    metrics = ["train_agreement", "test_agreement", "train_kl_teacher", "test_kl_teacher", "test_acc", "teacher_test_acc"]
+    return df[df["status"] == "ok"].groupby(["row", "fraction"])[metrics].mean().round(3)
+
+
+def language_table(df) -> pd.DataFrame:
+    """Per α and method: test perplexity (mean ± sd over seeds), test and train bits per character."""
+    ppl, bpc, fit = (analysis.summarize(df, m) for m in ("test_ppl", "test_bpc", "train_bpc"))
+    shown = ppl.assign(ppl=[f"{m:.2f} ± {s:.2f}" for m, s in zip(ppl["mean"], ppl["std"].fillna(0))],
+                       bpc=[f"{m:.3f}" for m in bpc["mean"]], train_bpc=[f"{m:.3f}" for m in fit["mean"]])
+    return shown.pivot(index="fraction", columns="method", values=["ppl", "bpc", "train_bpc"])
+
+
+def features_table(df) -> pd.DataFrame:
+    """Per row and α: test accuracy and C7's feature metrics, means over seeds."""
+    return df[df["status"] == "ok"].groupby(["row", "fraction"])[["test_acc", *reports.C7_FEATURES]].mean().round(3)
 
 
 def features(S, df, students: dict):

@@ -270,6 +270,7 @@ class Setting:
         c = claim or claims.claim_for(row)
         print(declaration_text(row))  # what the row tests, from its declaration (the rule: 00_tour §7)
         ctx = reports.CONTEXT[c.key](self, **params) if ctx is None else ctx
+        needs = needs or reports.NEEDS.get(c.key, ())
         if isinstance(ctx, reports.Fixed):  # decided without an interval (C4: one τ best at both ends)
             self.judgements[row] = claims.fixed(c, ctx.outcome, len(self.seeds), ctx.reason)
             return self.sweep(spec_for(self.seeds, *args), desc=desc, needs=needs)

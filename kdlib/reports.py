@@ -106,7 +106,7 @@ def factor_context(S, rows, at, baseline="labels") -> dict:
     return dict(settings={r: (r, base[r]) for r in rows}, lo=min(at), hi=max(at))
 
 
-def fidelity1_context(S) -> dict:
+def fidelity1_context(S, added_inputs=None) -> dict:
     """0.99 − the self-distilled student's train agreement at α = 1; its counts (n_train per seed) give an exact test
     where every seed agrees the same."""
     hi = S.fractions[-1]
@@ -371,7 +371,7 @@ def language(S, row, df):
     summary_text = (ppls + f" Relative gain of KD in perplexity: {100 * v['gain_smallest']:+.1f}% ± "
                     f"{100 * v['gain_smallest_std']:.1f}% at α = {smallest:g}, {100 * v['gain_largest']:+.1f}% ± "
                     f"{100 * v['gain_largest_std']:.1f}% at α = {largest:g} (mean ± std over seeds).")
-    return numbers, summary_text, ""
+    return numbers, summary_text, summary_text
 
 
 def fidelity_rows(ensemble_members, added_inputs) -> dict:
@@ -389,7 +389,7 @@ def _mean(ok, name, f, metric):
     return round(float(_per_seed(ok, name, f, metric).mean()), 4)
 
 
-def fidelity1(S, row, df, rows):
+def fidelity1(S, row, df, rows, added_inputs=None):
     ok, (lo, hi) = df[df["status"] == "ok"], ends(S)
     names = ["labels", *rows]
     numbers = {f"train_agreement[{n}]@{f:g}": _mean(ok, n, f, "train_agreement") for n in names for f in (lo, hi)}
@@ -400,7 +400,7 @@ def fidelity1(S, row, df, rows):
     return numbers, summary_text, f"{row}: {summary_text}"
 
 
-def fidelity2(S, row, df, rows):
+def fidelity2(S, row, df, rows, added_inputs=None):
     ok, (lo, hi) = df[df["status"] == "ok"], ends(S)
     j = S.judgements[row]
     counter = [name for name, s in j["settings"].items() if s["outcome"] == "reproduced"]
@@ -412,7 +412,7 @@ def fidelity2(S, row, df, rows):
     return numbers, summary_text, f"{row}: {summary_text}"
 
 
-def fidelity3(S, row, df, added_inputs):
+def fidelity3(S, row, df, rows, added_inputs):
     ok = df[df["status"] == "ok"]
     settings = S.judgements[row]["settings"]
     numbers = {f"acc_gain[{a}]@{f:g}": round(_mean(ok, f"+ {a} inputs", f, "test_acc")
@@ -438,6 +438,11 @@ def minus_vanilla(df, m, f):
     return (a - b).dropna()
 
 
+def kd_tau(df) -> float:
+    """The τ the pitfall's methods distil at (its vanilla KD runs')."""
+    return float(df[df["row"] == "vanilla KD"]["tau"].iloc[0])
+
+
 def kappas(df):
     """The pitfall's κ = M/N per share of the pool (N: the KD teachers' training set), with M and N."""
     ok = df[df["status"] == "ok"]
@@ -453,6 +458,7 @@ def pitfall(S, row, df, methods, strong, lam):
     acc = analysis.summarize(df, by=("row", "fraction")).pivot(index="fraction", columns="row", values="mean")
     lo, hi = S.fractions[0], max(strong, default=S.fractions[0])
     parts = S.judgements[row]["settings"]
+    tau = kd_tau(df)
     teacher_acc = float(S.teachers(ok[ok["row"] == "vanilla KD"])["mean"].iloc[0])  # the KD rows' teachers
     weak = [f for f in S.fractions if f not in strong]  # the teacher below label training: outside the verdict
     numbers = {"teacher_n": n_teacher, "teacher_test_acc": round(teacher_acc, 4),
@@ -467,7 +473,7 @@ def pitfall(S, row, df, methods, strong, lam):
             numbers[f"minus_vanilla[{m}]@judged_largest"] = round(float(minus_vanilla(df, m, hi).mean()), 4)
             numbers.update({f"minus_vanilla[{m}]@weak_kappa={kappa_of[f]:.2g}": round(float(minus_vanilla(df, m, f).mean()), 4)
                             for f in weak})
-    summary_text = (f"Teacher on N = {n_teacher} ({teacher_acc:.3f}); λ = {lam:g}, τ = {S.kd.tau:g}. Accuracy minus vanilla KD's, "
+    summary_text = (f"Teacher on N = {n_teacher} ({teacher_acc:.3f}); λ = {lam:g}, τ = {tau:g}. Accuracy minus vanilla KD's, "
                     f"κ = {kappa_of[lo]:.2g} → {kappa_of[hi]:.2g} (the largest κ where the teacher is not below label "
                     f"training on validation): "
                     + "; ".join(f"{m} {100 * minus_vanilla(df, m, lo).mean():+.1f} → {100 * minus_vanilla(df, m, hi).mean():+.1f} "
@@ -526,6 +532,8 @@ def features(S, row, df, students: dict):
                 f"of its time (largest {100 * share.max():.2f}%), over {len(timed)} runs measured here\n" + text)
     return numbers, " ".join(l + "." for l in lines), text
 
+
+NEEDS = {"C7-alignment": C7_FEATURES, "C7-collapse": C7_FEATURES}  # metrics a row reads that older records lack
 
 REPORTS = {"C1": data_efficiency, "C6-ViT": data_efficiency, "C2": label_smoothing, "C3": dark_knowledge,
            "C4": temperature, "C5-lambda": factor, "C5-objective": factor, "C5-scale": scale, "C5-samples": samples,
