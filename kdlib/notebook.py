@@ -285,8 +285,12 @@ class Setting:
         `context`), printed, then its scoreboard entry and verdict line (`record`). `figure`: the saved paths."""
         name = getattr(row, "name", row)
         numbers, summary, text = reports.REPORTS[claims.claim_for(name).key](self, name, df, **context)
-        if text:
-            print(text)
+        for shown in text if isinstance(text, list) else [text] if text else []:
+            if isinstance(shown, str):
+                print(shown)
+            else:
+                from IPython.display import display
+                display(shown)
         path = figure[0] if isinstance(figure, (list, tuple)) else figure
         return self.record(name, numbers, figure=path, summary=summary, title=row.title if isinstance(row, Row) else None)
 

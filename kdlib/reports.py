@@ -156,7 +156,8 @@ CONTEXT = {"C1": gain_pair, "C6-ViT": gain_pair, "C2": label_smoothing_context, 
            "C7-alignment": alignment_context, "C7-collapse": collapse_context}
 
 
-# ---- what each row records: (numbers, summary for the scoreboard, text printed above the verdict)
+# ---- what each row records: (numbers, summary for the scoreboard, what is shown above the verdict: text, or a list
+# of texts and tables)
 
 def data_efficiency(S, row, df, rules: dict, chosen: dict):
     """C1 and C6-ViT. `rules`: rule -> its label (or its TauRule); `chosen`: α -> the validation rule's τ candidate."""
@@ -191,9 +192,9 @@ def data_efficiency(S, row, df, rules: dict, chosen: dict):
         at = f"vs_authors@{v.kappa:g}"  # their κ, matched to our α
         numbers.update({f"{at}:alpha": v.alpha, f"{at}:ours_points": r4(v.ours_points), f"{at}:theirs_points": r4(v.theirs_points),
                         f"{at}:ours_efficiency": r4(v.ours_factor), f"{at}:theirs_efficiency": r4(v.theirs_factor)})
-    text = "\n".join(lines + [f"τ chosen on validation per α: {', '.join(f'{f:g}: {chosen[f]}' for f in S.fractions)}."])
+    text = ["\n".join(lines + [f"τ chosen on validation per α: {', '.join(f'{f:g}: {chosen[f]}' for f in S.fractions)}."])]
     if len(versus):
-        text += "\n" + versus.round(2).to_string()
+        text.append(versus.round(2))  # a table, displayed
     summary_text = (f"Teachers {t_mean:.3f} ± {t_sd:.3f} ({t_n} seeds, one each); labels {labels_acc[lo]:.3f} at α = {lo:g}. "
                     + " ".join(l + "." for l in lines)
                     + f" τ chosen per α: {', '.join(f'{f:g} → {chosen[f]}' for f in S.fractions)}."

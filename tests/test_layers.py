@@ -19,6 +19,7 @@ LAYERS = [  # a module may import modules of its own layer or of a layer above i
     ("sweep", "executors"),  # many runs
     ("analysis", "plots"),  # numbers over seeds and figures
     ("claims", "scoreboard"),  # every scoreboard row and its rule; the scoreboard
+    ("reports", "figures"),  # each row's settings and report, each notebook's figure
     ("notebook", "explore", "audit", "reproduce", "colab", "__main__"),  # what the notebooks and the command line call
 ]
 LAYER = {m: i for i, names in enumerate(LAYERS) for m in names}

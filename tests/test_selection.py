@@ -126,7 +126,7 @@ def test_no_evaluation_seed_ever_selects_and_no_selection_seed_ever_evaluates(tm
     selection_runs = len(seen)
     # the row's runs: evaluation seeds only, look by look
     S.decide("C1", lambda seeds: [(m, S.config(m, f, s)) for m in ("labels", "kd") for f in S.fractions for s in seeds],
-             dict(settings={"kd": ("kd", "labels")}, lo=S.fractions[0], hi=S.fractions[-1]))
+             ctx=dict(settings={"kd": ("kd", "labels")}, lo=S.fractions[0], hi=S.fractions[-1]))
     judged = {c.seed for c in seen[selection_runs:]}
     assert judged and judged <= set(S.schedule) and not judged & set(S.selection_seeds)
 
