@@ -1,19 +1,22 @@
-"""What every claim notebook needs before its own sweep, in one call.
+"""What every claim notebook needs around its own sweep.
 
+    check(tau_grid=tau_grid, ...)  # each notebook parameter by its name's rule (PARAMETERS), before anything is written
     S = setting(profile, dataset=dataset, fractions=fractions, seeds=seeds, lr_grid=lr_grid, device=device,
                 results_dir=results_dir, figures_dir=figures_dir, tau=tau, student=student, teacher=teacher)
 
-resolves the profile's defaults and the notebook's parameters (explicit values win), checks every one of them before
-any training, and picks the device. Seeds come in two disjoint sets: the evaluation seeds (`seeds`, judged in looks)
-and the selection seeds (`selection_seeds`), on which every hyperparameter is chosen by its mean validation metric and
-which never evaluate; each seed has its own teacher. `S.config(method, fraction, seed, **knobs)` is one run of the
-notebook with the student learning rate chosen for (method, α) on the selection seeds (`S.lr`, computed on first use);
-`S.select` chooses among any candidates the same way (τ, ε, ...), and `S.show_choices()` lists every choice made, with
-its runner-up and margin; `S.teachers(df)` the teachers' accuracy over the seeds a table used; `S.sweep` runs a
-list of configs (or of (row name, config) pairs) through the store; `S.decide(row, spec_for, ctx)` runs a scoreboard
-row's sweep look by look (kdlib.claims: seeds added only where the row is open) and judges it; `S.save` and
-`S.record` write the figure and the scoreboard entry under the setting's name. `dataset="shakespeare"` gives the
-language-model setting of C6.
+`setting` resolves the profile's defaults and the notebook's parameters (explicit values win), checks every one of
+them before any training, and picks the device. Seeds come in two disjoint sets: the evaluation seeds (`seeds`,
+judged in looks) and the selection seeds (`selection_seeds`), on which every hyperparameter is chosen by its mean
+validation metric and which never evaluate; each seed has its own teacher. `S.describe()` prints the data and the
+students' budget. `S.config(method, fraction, seed, **knobs)` is one run of the notebook with the student learning
+rate chosen for (method, α) on the selection seeds (`S.lr`, computed on first use); `S.select` chooses among any
+candidates the same way (τ, ε, C4's pair, ...), and `S.show_choices()` lists every choice made, with its runner-up and
+margin; `S.teachers(df)` the teachers' accuracy over the seeds a table used; `S.sweep` runs a list of configs (or of
+(row name, config) pairs) through the store. `S.decide(row, spec)` runs a scoreboard row's sweep look by look
+(kdlib.claims: seeds added only where the row is open) and judges it, reading what the row's d needs from its
+declaration (`kdlib.reports.CONTEXT`); `S.verdict(row, df, figure=paths)` records it with its numbers and summary
+(`kdlib.reports.REPORTS`) and prints the verdict. `S.row(base)` names a variant's row and figure (`ROWS`).
+`dataset="shakespeare"` gives the language-model setting of C6.
 """
 from __future__ import annotations
 
