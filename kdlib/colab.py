@@ -83,7 +83,8 @@ def stamp(notebooks_dir, repository: str | None = REPOSITORY) -> list[Path]:
         before = nbformat.writes(nb)
         cells = [c for c in nb.cells if c.get("id") not in (BADGE_ID, SETUP_ID)]
         at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])) + 1
-        cells.insert(at, nbformat.v4.new_code_cell(setup_source(repository), id=SETUP_ID))
+        cells.insert(at, nbformat.v4.new_code_cell(setup_source(repository), id=SETUP_ID,  # collapsed: not the claim
+                                                   metadata={"jupyter": {"source_hidden": True}}))
         if repository:
             cells.insert(0, nbformat.v4.new_markdown_cell(badge(repository, path.name), id=BADGE_ID))
         nb.cells = cells

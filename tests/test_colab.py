@@ -41,7 +41,7 @@ def test_stamp_writes_a_badge_and_a_setup_cell_after_the_parameters(tmp_path):
             "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research."
             f"google.com/github/someone/kd-companion/blob/main/notebooks/{path.name})")
         at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-        assert cells[at + 1].id == colab.SETUP_ID
+        assert cells[at + 1].id == colab.SETUP_ID and cells[at + 1].metadata.jupyter.source_hidden  # collapsed
         assert '"git+https://github.com/someone/kd-companion@main"' in cells[at + 1].source
     assert colab.stamp(folder, "someone/kd-companion") == []  # a second stamp changes nothing
     colab.stamp(folder, None)  # and unpublishing removes the badges again
