@@ -93,3 +93,15 @@ def test_markdown_lines_are_short(path):
     long = [line for c in cells if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()
             if len(line) > 120 and not line.lstrip().startswith("|")]
     assert not long, f"{path.name}: {long[0][:80]}…"
+
+
+@pytest.mark.parametrize("key", list(claims.CLAIMS))
+def test_the_claim_cell_names_its_rows_and_their_delta(key):
+    """A notebook's first cell names each of its scoreboard rows and that row's Δ as declared, so the criterion in the
+    prose cannot drift from kdlib/claims.py."""
+    c = claims.CLAIMS[key]
+    path = next(p for p in CLAIM_NOTEBOOKS if p.name == c.notebook)
+    first = next("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]
+                 if cell["cell_type"] == "markdown")
+    delta = f"Δ = {claims.scale_of(c.unit) * c.delta:.3g}"
+    assert f"`{key}`" in first and delta in first, f"{path.name}'s first cell lacks `{key}` or {delta!r}"
