@@ -4,8 +4,9 @@ A row's d is declared in words in `kdlib.claims` (the declaring file, which this
 row, in `CONTEXT`: the settings its d reads, built from the notebook's parameters (`S.decide(row, spec, **params)`
 asks for them); and in `REPORTS`: the numbers the scoreboard keeps and the sentence readers get
 (`S.verdict(row, df, figure=paths, **context)`). Plain functions keyed by row, in `claims.CLAIMS`' order; each gets
-the notebook's setting `S`, the row's name and its table of runs. The rounding and key spelling are those the
-scoreboard has always had (tests/test_reports.py rebuilds them by hand)."""
+the notebook's setting `S`, the row's name and its table of runs. Every number's key has one grammar,
+`metric[setting]@where` (`key`); the rounding is the scoreboard's since kdlib 0.5 (tests/test_reports.py rebuilds a
+report by hand)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,6 +42,13 @@ def rule_name(S, rule: str) -> str:
 def labels_of(rules: dict) -> dict:
     """rule -> its label, from TauRules (kdlib.notebook) or labels."""
     return {r: getattr(v, "label", v) for r, v in rules.items()}
+
+
+def key(metric: str, setting=None, at=None) -> str:
+    """The scoreboard's one key grammar, `metric[setting]@where`: what was measured, of which row, rule, method or
+    student (optional), and where (optional): an α as a number, or `κ=…` on the pitfall's axis."""
+    where = "" if at is None else f"@{at:g}" if isinstance(at, (int, float)) else f"@{at}"
+    return metric + ("" if setting is None else f"[{setting}]") + where
 
 
 def r4(x) -> float:
@@ -168,18 +176,18 @@ def data_efficiency(S, row, df, rules: dict, chosen: dict):
     teachers = S.teachers(df)
     t_mean, t_sd, t_n = (float(teachers["mean"].iloc[0]), float(teachers["sd"].fillna(0).iloc[0]),
                          int(teachers["seeds"].iloc[0]))
-    numbers = {"teacher_test_acc": round(t_mean, 4), "teacher_test_acc_sd": round(t_sd, 4), "teacher_seeds": t_n,
-               "labels_acc_smallest": r4(labels_acc[lo]), "labels_acc_alpha_1": r4(labels_acc[hi])}
-    numbers.update({f"tau_chosen@{f:g}": chosen[f].replace("τ=", "") for f in S.fractions})
+    numbers = {"teacher_acc": round(t_mean, 4), "teacher_acc_sd": round(t_sd, 4), "teacher_seeds": t_n,
+               key("acc", "labels", lo): r4(labels_acc[lo]), key("acc", "labels", hi): r4(labels_acc[hi])}
+    numbers.update({key("tau_chosen", at=f): chosen[f].replace("τ=", "") for f in S.fractions})
     lines, efficiency = [], {}
     for r in rules:
         g = gain_intervals(df, r, col="row").set_index("fraction")
         table, eff = efficiency[r] = efficiency_interval(df, r, col="row")
         acc = summary[summary.row == r].set_index("fraction")["mean"]
-        numbers.update({f"{r}:gain@{lo:g}": r4(g.loc[lo, "mean"]), f"{r}:gain@{lo:g}_ci": [r4(g.loc[lo, "low"]), r4(g.loc[lo, "high"])],
-                        f"{r}:gain@1": r4(g.loc[hi, "mean"]), f"{r}:gain@1_ci": [r4(g.loc[hi, "low"]), r4(g.loc[hi, "high"])],
-                        f"{r}:kd_acc_smallest": r4(acc[lo]), f"{r}:kd_acc_alpha_1": r4(acc[hi]),
-                        f"{r}:efficiency_median": r4(eff["median"]), f"{r}:efficiency_ci": [r4(eff["low"]), r4(eff["high"])]})
+        numbers.update({key("gain", r, lo): r4(g.loc[lo, "mean"]), key("gain_ci", r, lo): [r4(g.loc[lo, "low"]), r4(g.loc[lo, "high"])],
+                        key("gain", r, hi): r4(g.loc[hi, "mean"]), key("gain_ci", r, hi): [r4(g.loc[hi, "low"]), r4(g.loc[hi, "high"])],
+                        key("acc", r, lo): r4(acc[lo]), key("acc", r, hi): r4(acc[hi]),
+                        key("efficiency_median", r): r4(eff["median"]), key("efficiency_ci", r): [r4(eff["low"]), r4(eff["high"])]})
         lines.append(f"{rules[r]}: gain {pct(g.loc[lo, 'mean'])} {span(g.loc[lo, 'low'], g.loc[lo, 'high'])} at α = {lo:g}, "
                      f"{pct(g.loc[hi, 'mean'])} {span(g.loc[hi, 'low'], g.loc[hi, 'high'])} at α = 1 (95% intervals, "
                      f"{int(g.loc[lo, 'n_seeds'])} and {int(g.loc[hi, 'n_seeds'])} seeds); efficiency factor (median over α) "
@@ -189,9 +197,11 @@ def data_efficiency(S, row, df, rules: dict, chosen: dict):
     versus = (analysis.authors_comparison(df, "paper", efficiency["paper"][0], plots.AUTHORS_C1) if "paper" in rules
               else pd.DataFrame())
     for _, v in versus.iterrows():
-        at = f"vs_authors@{v.kappa:g}"  # their κ, matched to our α
-        numbers.update({f"{at}:alpha": v.alpha, f"{at}:ours_points": r4(v.ours_points), f"{at}:theirs_points": r4(v.theirs_points),
-                        f"{at}:ours_efficiency": r4(v.ours_factor), f"{at}:theirs_efficiency": r4(v.theirs_factor)})
+        at = f"κ={v.kappa:g}"  # their κ, matched to our α
+        numbers.update({key("alpha", "authors", at): v.alpha, key("ours_points", "authors", at): r4(v.ours_points),
+                        key("theirs_points", "authors", at): r4(v.theirs_points),
+                        key("ours_efficiency", "authors", at): r4(v.ours_factor),
+                        key("theirs_efficiency", "authors", at): r4(v.theirs_factor)})
     text = ["\n".join(lines + [f"τ chosen on validation per α: {', '.join(f'{f:g}: {chosen[f]}' for f in S.fractions)}."])]
     if len(versus):
         text.append(versus.round(2))  # a table, displayed
@@ -212,21 +222,21 @@ def label_smoothing(S, row, df, rule: str, taus: dict):
     name = rule_name(S, rule)
     gains = analysis.gains(df, list(C2_VARIANTS[1:]))
     kd_g = analysis.seed_gains(df, "kd", lo, col="variant")
-    numbers = {"kd_gain_smallest": round(float(kd_g.mean()), 4)}
-    numbers.update({f"tau@{f:g}": taus[f] for f in S.fractions})
+    numbers = {key("gain", "kd", lo): round(float(kd_g.mean()), 4)}
+    numbers.update({key("tau", at=f): taus[f] for f in S.fractions})
     lines = []
     for c in C2_CONTROLS:
         g = analysis.seed_gains(df, c, lo, col="variant")
-        numbers[f"{c}_gain_smallest"] = round(float(g.mean()), 4)
-        numbers[f"{c}_share_of_kd_gain"] = round(float(g.mean() / kd_g.mean()), 3) if kd_g.mean() != 0 else None
+        numbers[key("gain", c, lo)] = round(float(g.mean()), 4)
+        numbers[key("share_of_kd_gain", c, lo)] = round(float(g.mean() / kd_g.mean()), 3) if kd_g.mean() != 0 else None
         lines.append(f"{name} · {plots.LABELS[c]:32s} gain at α={lo:g}: {100 * g.mean():5.1f}% "
-                     f"(share of KD's {100 * kd_g.mean():.1f}%: {numbers[f'{c}_share_of_kd_gain']})")
+                     f"(share of KD's {100 * kd_g.mean():.1f}%: {numbers[key('share_of_kd_gain', c, lo)]})")
     for v, g in gains.items():
-        numbers[f"{v}_gain_alpha_{hi:g}"] = round(float(g["gain_mean"].iloc[-1]), 4)
+        numbers[key("gain", v, hi)] = round(float(g["gain_mean"].iloc[-1]), 4)
     parts = S.judgements[row]["settings"]
     summary_text = (f"{name} (per α: {', '.join(f'{f:g} → {taus[f]:g}' for f in S.fractions)}). "
                     f"At α = {lo:g} KD gains {100 * kd_g.mean():+.1f}% over labels; "
-                    + "; ".join(f"{plots.LABELS[c]} {100 * numbers[f'{c}_gain_smallest']:+.1f}% (KD − it: "
+                    + "; ".join(f"{plots.LABELS[c]} {100 * numbers[key('gain', c, lo)]:+.1f}% (KD − it: "
                                 f"{100 * parts[c]['mean']:+.1f} points, {parts[c]['outcome']})" for c in C2_CONTROLS) + ".")
     at_hi = analysis.summarize(df, by=("variant", "fraction")).query("fraction == @hi")
     best = at_hi.sort_values("mean").iloc[-1]
@@ -241,22 +251,23 @@ def dark_knowledge(S, row, df, rule: str, taus: dict):
     name = rule_name(S, rule)
     gains = analysis.gains(df, ["kd", *C3_CONTROLS])
     kd_g = analysis.seed_gains(df, "kd", lo, col="variant")
-    numbers = {"kd_gain_smallest": round(float(kd_g.mean()), 4),
-               "kd_gain_alpha_1": round(float(gains["kd"]["gain_mean"].iloc[-1]), 4)}
-    numbers.update({f"tau@{f:g}": taus[f] for f in S.fractions})
+    numbers = {key("gain", "kd", lo): round(float(kd_g.mean()), 4),
+               key("gain", "kd", hi): round(float(gains["kd"]["gain_mean"].iloc[-1]), 4)}
+    numbers.update({key("tau", at=f): taus[f] for f in S.fractions})
     lines = []
     for c in C3_CONTROLS:
         g = analysis.seed_gains(df, c, lo, col="variant")
         share = float(g.mean() / kd_g.mean()) if kd_g.mean() != 0 else float("nan")
-        numbers[f"{c}_gain_smallest"] = round(float(g.mean()), 4)
-        numbers[f"{c}_share_of_kd_gain"] = round(share, 3)
-        numbers[f"{c}_gain_alpha_1"] = round(float(gains[c]["gain_mean"].iloc[-1]), 4)
+        numbers[key("gain", c, lo)] = round(float(g.mean()), 4)
+        numbers[key("share_of_kd_gain", c, lo)] = round(share, 3)
+        numbers[key("gain", c, hi)] = round(float(gains[c]["gain_mean"].iloc[-1]), 4)
         lines.append(f"{name} · {plots.LABELS[c]:32s} gain at α={lo:g}: {100 * g.mean():6.1f}% ± {100 * g.std():4.1f}%   "
                      f"share of KD's gain ({100 * kd_g.mean():.1f}%): {share:6.2f}   at α={hi:g}: "
-                     f"{100 * numbers[f'{c}_gain_alpha_1']:.1f}%")
+                     f"{100 * numbers[key('gain', c, hi)]:.1f}%")
     summary_text = (f"{name} (per α: {', '.join(f'{f:g} → {taus[f]:g}' for f in S.fractions)}). "
                     f"At α = {lo:g} KD gains {100 * kd_g.mean():+.1f}% over labels; share of it each control keeps: "
-                    + ", ".join(f"{plots.LABELS[c]} {numbers[f'{c}_share_of_kd_gain']:.2f}" for c in C3_CONTROLS) + ".")
+                    + ", ".join(f"{plots.LABELS[c]} {numbers[key('share_of_kd_gain', c, lo)]:.2f}" for c in C3_CONTROLS)
+                    + ".")
     return numbers, summary_text, "\n".join(lines)
 
 
@@ -286,11 +297,11 @@ def temperature(S, row, df, rows: dict, taus, pair: dict):
     _, heat, best = temperature_tables(S, df, rows, taus, pair)
     tau_lo, tau_hi = rows[pair[lo]]["tau"], rows[pair[hi]]["tau"]
     eff_lo, eff_hi = float(best.loc[lo, "effect (acc range across τ)"]), float(best.loc[hi, "effect (acc range across τ)"])
-    numbers = {"best_tau_smallest": tau_lo, "best_tau_alpha_1": tau_hi,
-               "tau_effect_smallest": round(eff_lo, 4), "tau_effect_alpha_1": round(eff_hi, 4)}
+    numbers = {key("tau_chosen", at=lo): tau_lo, key("tau_chosen", at=hi): tau_hi,
+               key("tau_effect", at=lo): round(eff_lo, 4), key("tau_effect", at=hi): round(eff_hi, 4)}
     for name in rows:
-        numbers[f"gain[{name}]_smallest"] = round(float(heat.loc[name, lo]), 4)
-        numbers[f"gain[{name}]_alpha_1"] = round(float(heat.loc[name, hi]), 4)
+        numbers[key("gain", name, lo)] = round(float(heat.loc[name, lo]), 4)
+        numbers[key("gain", name, hi)] = round(float(heat.loc[name, hi]), 4)
     summary_text = (f"τ pair chosen on the selection seeds' validation accuracy: {tau_lo:g} at α = {lo:g}, {tau_hi:g} at α = {hi:g}. Accuracy range across τ: "
                     f"{100 * eff_lo:.1f} points at α = {lo:g}, {100 * eff_hi:.1f} at α = {hi:g}. Relative gain over labels "
                     f"at α = {lo:g}: " + ", ".join(f"{name} {100 * heat.loc[name, lo]:+.1f}%" for name in rows) + ".")
@@ -313,7 +324,7 @@ def factor(S, row, df, rows=None, pairs=None, at="α"):
     """A C5 factor: the gains per setting and α, and the sentence (`at`: what the x axis is)."""
     gain = factor_gains(S, row, df, rows, pairs)
     j = S.judgements[row]
-    numbers = {f"gain[{r}]@{f:g}": round(float(x), 4) for r in gain
+    numbers = {key("gain", r, f): round(float(x), 4) for r in gain
                for f, x in gain[r].set_index("fraction")["gain_mean"].items()}
     first = gain[next(iter(gain))]["fraction"]
     lo, hi = min(first), max(first)
@@ -330,7 +341,7 @@ def scale(S, row, df, pairs: dict):
     """C5-scale: `factor`, and each size's teachers' mean test accuracy."""
     numbers, summary_text, _ = factor(S, row, df, pairs=pairs)
     teacher_acc = S.teachers(df[df["row"].isin(pairs)]).set_index("teacher")["mean"]
-    return {**numbers, **{f"teacher_acc[{t}]": round(float(a), 4) for t, a in teacher_acc.items()}}, summary_text, ""
+    return {**numbers, **{key("teacher_acc", t): round(float(a), 4) for t, a in teacher_acc.items()}}, summary_text, ""
 
 
 def samples_teachers(df, rows):
@@ -344,8 +355,8 @@ def samples_teachers(df, rows):
 def samples(S, row, df, rows):
     numbers, summary_text, _ = factor(S, row, df, rows=rows, at="share of the pool")
     n_teacher, acc_teacher = samples_teachers(df, rows)
-    return ({**numbers, **{f"teacher_n[{r}]": int(n_teacher[r]) for r in rows},
-             **{f"teacher_acc[{r}]": round(float(acc_teacher[r]), 4) for r in rows}}, summary_text, "")
+    return ({**numbers, **{key("teacher_n", r): int(n_teacher[r]) for r in rows},
+             **{key("teacher_acc", r): round(float(acc_teacher[r]), 4) for r in rows}}, summary_text, "")
 
 
 def language(S, row, df):
@@ -359,13 +370,13 @@ def language(S, row, df):
     klo, khi = curves["kd"].iloc[0], curves["kd"].iloc[-1]
     teacher = S.teacher_score(df)
     numbers = {
-        "gain_at_smallest_alpha": round(v["gain_smallest"], 4), "gain_at_smallest_alpha_std": round(v["gain_smallest_std"], 4),
-        "gain_at_alpha_1": round(v["gain_largest"], 4), "gain_at_alpha_1_std": round(v["gain_largest_std"], 4),
-        "labels_test_ppl_smallest": round(float(lo["mean"]), 3), "kd_test_ppl_smallest": round(float(klo["mean"]), 3),
-        "labels_test_ppl_alpha_1": round(float(hi["mean"]), 3), "kd_test_ppl_alpha_1": round(float(khi["mean"]), 3),
-        "labels_test_bpc_smallest": round(float(bpc[(bpc.method == "labels")].sort_values("fraction")["mean"].iloc[0]), 4),
-        "kd_test_bpc_smallest": round(float(bpc[(bpc.method == "kd")].sort_values("fraction")["mean"].iloc[0]), 4),
-        "teacher_test_ppl": round(teacher, 3), "alpha_smallest": smallest,
+        key("gain", "kd", smallest): round(v["gain_smallest"], 4), key("gain_sd", "kd", smallest): round(v["gain_smallest_std"], 4),
+        key("gain", "kd", largest): round(v["gain_largest"], 4), key("gain_sd", "kd", largest): round(v["gain_largest_std"], 4),
+        key("test_ppl", "labels", smallest): round(float(lo["mean"]), 3), key("test_ppl", "kd", smallest): round(float(klo["mean"]), 3),
+        key("test_ppl", "labels", largest): round(float(hi["mean"]), 3), key("test_ppl", "kd", largest): round(float(khi["mean"]), 3),
+        key("test_bpc", "labels", smallest): round(float(bpc[(bpc.method == "labels")].sort_values("fraction")["mean"].iloc[0]), 4),
+        key("test_bpc", "kd", smallest): round(float(bpc[(bpc.method == "kd")].sort_values("fraction")["mean"].iloc[0]), 4),
+        "teacher_ppl": round(teacher, 3), "alpha_smallest": smallest,
     }
     ppls = (f"Test perplexity at α = {smallest:g}: labels {lo['mean']:.2f}, KD {klo['mean']:.2f}; at α = "
             f"{largest:g}: labels {hi['mean']:.2f}, KD {khi['mean']:.2f} (teachers {teacher:.2f}, mean over seeds).")
@@ -393,8 +404,8 @@ def _mean(ok, name, f, metric):
 def fidelity1(S, row, df, rows, added_inputs=None):
     ok, (lo, hi) = df[df["status"] == "ok"], ends(S)
     names = ["labels", *rows]
-    numbers = {f"train_agreement[{n}]@{f:g}": _mean(ok, n, f, "train_agreement") for n in names for f in (lo, hi)}
-    numbers.update({f"train_kl_teacher[{n}]@{f:g}": _mean(ok, n, f, "train_kl_teacher") for n in rows for f in (lo, hi)})
+    numbers = {key("train_agreement", n, f): _mean(ok, n, f, "train_agreement") for n in names for f in (lo, hi)}
+    numbers.update({key("train_kl_teacher", n, f): _mean(ok, n, f, "train_kl_teacher") for n in rows for f in (lo, hi)})
     summary_text = (f"Train agreement of the self-distilled student at α = {hi:g}: "
                     f"{100 * _per_seed(ok, 'self-distillation', hi, 'train_agreement').mean():.2f}% "
                     f"(test {100 * _per_seed(ok, 'self-distillation', hi, 'test_agreement').mean():.1f}%).")
@@ -405,7 +416,7 @@ def fidelity2(S, row, df, rows, added_inputs=None):
     ok, (lo, hi) = df[df["status"] == "ok"], ends(S)
     j = S.judgements[row]
     counter = [name for name, s in j["settings"].items() if s["outcome"] == "reproduced"]
-    numbers = {f"{m}[{n}]@{f:g}": _mean(ok, n, f, m) for n in rows for f in (lo, hi) for m in ("test_agreement", "test_acc")}
+    numbers = {key(m, n, f): _mean(ok, n, f, m) for n in rows for f in (lo, hi) for m in ("test_agreement", "test_acc")}
     summary_text = (f"{len(counter)} counter-example(s) among {len(j['settings'])} declared pairs "
                     f"(added inputs against self-distillation, per α; Holm over them); outcomes of the pairs: "
                     + ", ".join(f"{c} {o}" for o, c in j["counts"].items()) + "."
@@ -416,11 +427,11 @@ def fidelity2(S, row, df, rows, added_inputs=None):
 def fidelity3(S, row, df, rows, added_inputs):
     ok = df[df["status"] == "ok"]
     settings = S.judgements[row]["settings"]
-    numbers = {f"acc_gain[{a}]@{f:g}": round(_mean(ok, f"+ {a} inputs", f, "test_acc")
+    numbers = {key("acc_gain", a, f): round(_mean(ok, f"+ {a} inputs", f, "test_acc")
                                              - _mean(ok, "self-distillation", f, "test_acc"), 4)
                for a in added_inputs for f in S.fractions}
     summary_text = "; ".join(f"+ {a} inputs at α = {f:g}: agreement {100 * s['mean']:+.1f} points ({s['outcome']}), "
-                             f"accuracy {100 * numbers[f'acc_gain[{a}]@{f:g}']:+.1f}"
+                             f"accuracy {100 * numbers[key('acc_gain', a, f)]:+.1f}"
                              for a in added_inputs for f in S.fractions
                              for s in [settings[f"+ {a} inputs, α = {f:g}"]]) + "."
     return numbers, summary_text, f"{row}: {summary_text}"
@@ -444,6 +455,11 @@ def kd_tau(df) -> float:
     return float(df[df["row"] == "vanilla KD"]["tau"].iloc[0])
 
 
+def kappa(kappa_of, f) -> str:
+    """The pitfall's `where` in a key: κ at share `f` of the pool, two significant digits."""
+    return f"κ={kappa_of[f]:.2g}"
+
+
 def kappas(df):
     """The pitfall's κ = M/N per share of the pool (N: the KD teachers' training set), with M and N."""
     ok = df[df["status"] == "ok"]
@@ -462,17 +478,17 @@ def pitfall(S, row, df, methods, strong, lam):
     tau = kd_tau(df)
     teacher_acc = float(S.teachers(ok[ok["row"] == "vanilla KD"])["mean"].iloc[0])  # the KD rows' teachers
     weak = [f for f in S.fractions if f not in strong]  # the teacher below label training: outside the verdict
-    numbers = {"teacher_n": n_teacher, "teacher_test_acc": round(teacher_acc, 4),
+    numbers = {"teacher_n": n_teacher, "teacher_acc": round(teacher_acc, 4),
                "kappa_smallest": round(float(kappa_of[lo]), 4), "kappa_judged_largest": round(float(kappa_of[hi]), 4),
                "kappa_largest": round(float(kappa_of[S.fractions[-1]]), 4),
                "kappa_weak_teacher": [round(float(kappa_of[f]), 4) for f in weak]}
     for m in methods:
-        numbers[f"acc[{m}]@smallest"] = round(float(acc.iloc[0][m]), 4)
-        numbers[f"acc[{m}]@largest"] = round(float(acc.iloc[-1][m]), 4)
+        numbers[key("acc", m, kappa(kappa_of, lo))] = round(float(acc.iloc[0][m]), 4)
+        numbers[key("acc", m, kappa(kappa_of, S.fractions[-1]))] = round(float(acc.iloc[-1][m]), 4)
         if m != "vanilla KD":
-            numbers[f"minus_vanilla[{m}]@smallest"] = round(float(minus_vanilla(df, m, lo).mean()), 4)
-            numbers[f"minus_vanilla[{m}]@judged_largest"] = round(float(minus_vanilla(df, m, hi).mean()), 4)
-            numbers.update({f"minus_vanilla[{m}]@weak_kappa={kappa_of[f]:.2g}": round(float(minus_vanilla(df, m, f).mean()), 4)
+            numbers[key("minus_vanilla", m, kappa(kappa_of, lo))] = round(float(minus_vanilla(df, m, lo).mean()), 4)
+            numbers[key("minus_vanilla", m, kappa(kappa_of, hi))] = round(float(minus_vanilla(df, m, hi).mean()), 4)
+            numbers.update({key("minus_vanilla", m, kappa(kappa_of, f)): round(float(minus_vanilla(df, m, f).mean()), 4)
                             for f in weak})
     summary_text = (f"Teacher on N = {n_teacher} ({teacher_acc:.3f}); λ = {lam:g}, τ = {tau:g}. Accuracy minus vanilla KD's, "
                     f"κ = {kappa_of[lo]:.2g} → {kappa_of[hi]:.2g} (the largest κ where the teacher is not below label "
@@ -498,8 +514,8 @@ def features(S, row, df, students: dict):
     for name, T in students.items():
         lo, hi = ends(T)
         for m in ("labels", "kd"):
-            for f, at in ((lo, "smallest"), (hi, "alpha_1")):
-                numbers.update({f"{name}:{m}:{metric}_{at}": r4(means.loc[(f"{name}:{m}", f), metric])
+            for f in (lo, hi):
+                numbers.update({key(metric, f"{name}:{m}", f): r4(means.loc[(f"{name}:{m}", f), metric])
                                 for metric in C7_METRICS[row]})
         p = analysis.seed_pairs(df, f"{name}:kd", f"{name}:labels")
         gain = (p["test_acc"] - p["test_acc_base"]) / p["test_acc_base"]
@@ -509,14 +525,14 @@ def features(S, row, df, students: dict):
 
         if row == "C7-alignment":
             r = float(np.corrcoef(gain, p["test_cka"] - p["test_cka_base"])[0, 1])
-            numbers.update({f"{name}:r_cka_gain_vs_acc_gain": r4(r), f"{name}:pairs": len(p)})
+            numbers.update({key("r_cka_gain_vs_acc_gain", name): r4(r), key("pairs", name): len(p)})
             lines.append(
                 f"{name}: CKA with the teacher, labels {at('labels', lo, 'test_cka'):.3f} → KD {at('kd', lo, 'test_cka'):.3f} "
                 f"at α = {lo:g}, labels {at('labels', hi, 'test_cka'):.3f} → KD {at('kd', hi, 'test_cka'):.3f} at α = {hi:g}; "
                 f"r with the accuracy gain {r:+.2f} over {len(p)} (α, seed) pairs")
         else:
             r = float(np.corrcoef(gain, np.log(p["train_nc1"] / p["train_nc1_base"]))[0, 1])
-            numbers.update({f"{name}:r_ln_nc1_ratio_vs_acc_gain": r4(r), f"{name}:pairs": len(p)})
+            numbers.update({key("r_ln_nc1_ratio_vs_acc_gain", name): r4(r), key("pairs", name): len(p)})
             lines.append(
                 f"{name}: NC1 on its own training subset, labels {at('labels', lo, 'train_nc1'):.3g} vs KD "
                 f"{at('kd', lo, 'train_nc1'):.3g} at α = {lo:g} (labels {at('labels', hi, 'train_nc1'):.3g} vs KD "

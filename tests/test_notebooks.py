@@ -4,6 +4,7 @@ CIFAR (small fake images), notebook 01 end to end and what notebooks 02-05 and t
 from __future__ import annotations
 
 import json
+import re
 import os
 
 import nbformat
@@ -82,6 +83,7 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
             assert e["settings"] and e["delta"] > 0 and e["looks"] == [1, 2] and e["n_seeds"] <= 2
             assert e["machines"] and all("torch" in m and "thread" in m for m in e["machines"]) and e["summary"]
             assert e["interval"] is None or len(e["interval"]) == 2
+            assert all(KEY.fullmatch(k) for k in e["numbers"]), [k for k in e["numbers"] if not KEY.fullmatch(k)]
             # the first look (one seed) decides nothing, so every setting was judged again at two seeds
             assert all(s["look"] == 2 or e["claim"] == "C4" for s in e["settings"].values())
     if path.stem.startswith("05"):  # one figure and one scoreboard entry per factor
@@ -98,10 +100,10 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
         assert all(len(s.get("parts", [])) == 2 for k, s in next(iter(board.values()))["settings"].items() if k != "KD + deep supervision")
     if path.stem.startswith("01"):  # three temperature rules, the τ chosen per α, the authors' numbers beside ours
         numbers = board["C1/mnist1d/smoke"]["numbers"]
-        assert {f"{r}:efficiency_median" for r in ("validation", "paper", "fixed")} <= set(numbers)
+        assert {f"efficiency_median[{r}]" for r in ("validation", "paper", "fixed")} <= set(numbers)
         assert {"tau_chosen@0.1", "tau_chosen@1"} <= set(numbers)
         # the authors' figure at matched α, in points and efficiency factor (no median over their κ against ours)
-        assert numbers["vs_authors@0.024:theirs_points"] == pytest.approx(9.9) and numbers["vs_authors@0.024:alpha"] == 0.1
+        assert numbers["theirs_points[authors]@κ=0.024"] == pytest.approx(9.9) and numbers["alpha[authors]@κ=0.024"] == 0.1
         assert not any(k.startswith("authors_") for k in numbers)
     if path.stem[:2] in ("02", "03"):  # judged at the validation-chosen τ and at τ = 4, one figure each
         claim = "C2" if path.stem.startswith("02") else "C3"
@@ -111,20 +113,22 @@ def test_notebook_runs_at_smoke(path, tmp_path, monkeypatch):
         assert {k.split("/")[0] for k in board} == {"C6-LM"}
         assert {p.stem for p in figures.glob("*.png")} == {"c6_language_shakespeare_smoke"}
         numbers = next(iter(board.values()))["numbers"]
-        assert numbers["labels_test_ppl_smallest"] > 1 and numbers["kd_test_ppl_alpha_1"] > 1
+        assert numbers[f"test_ppl[labels]@{numbers['alpha_smallest']:g}"] > 1 and numbers["test_ppl[kd]@1"] > 1
         assert text.count("--- ") == 3 and "prompt: " in text
     if path.stem.startswith("10"):  # C7: two rows from one figure, both students' numbers, the metrics' cost
         assert {k.split("/")[0] for k in board} == {"C7-alignment", "C7-collapse"}
         assert {p.stem for p in figures.glob("*.png")} == {"c7_features_mnist1d_smoke"}
         numbers = {k.split("/")[0]: e["numbers"] for k, e in board.items()}
         assert all(set(e["settings"]) == {"cnn-tiny", "vit-tiny"} for e in board.values())
-        assert 0 <= numbers["C7-alignment"]["cnn-tiny:kd:test_cka_smallest"] <= 1
-        assert numbers["C7-collapse"]["vit-tiny:labels:train_nc1_alpha_1"] > 0
-        assert all(0 < n["features_cost_share_median"] < 0.5 and n["cnn-tiny:pairs"] == 4 for n in numbers.values())
+        assert 0 <= numbers["C7-alignment"]["test_cka[cnn-tiny:kd]@0.1"] <= 1
+        assert numbers["C7-collapse"]["train_nc1[vit-tiny:labels]@1"] > 0
+        assert all(0 < n["features_cost_share_median"] < 0.5 and n["pairs[cnn-tiny]"] == 4 for n in numbers.values())
     if path.stem.startswith("04"):  # the explorer: a static figure for papermill/HTML, and the live widget
         images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert len(images) >= 2 and "application/vnd.jupyter.widget-view+json" in text
 
+
+KEY = re.compile(r"[a-z][a-z0-9_]*(\[[^\]]+\])?(@(κ=)?[0-9.e+-]+)?")  # a number's key: metric[setting]@where
 
 BAD_VALUES = {  # notebook number -> (parameter, bad value, text the message must contain)
     "00": ("profile", "laptop", "profile='laptop' is not known; allowed: cpu, gpu, smoke"),

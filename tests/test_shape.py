@@ -105,3 +105,15 @@ def test_the_claim_cell_names_its_rows_and_their_delta(key):
                  if cell["cell_type"] == "markdown")
     delta = f"Δ = {claims.scale_of(c.unit) * c.delta:.3g}"
     assert f"`{key}`" in first and delta in first, f"{path.name}'s first cell lacks `{key}` or {delta!r}"
+
+
+def test_every_recorded_number_has_one_key_grammar():
+    """The committed scoreboard's numbers are keyed `metric[setting]@where` (kdlib.reports.key), nothing else."""
+    import re
+    from pathlib import Path
+
+    grammar = re.compile(r"[a-z][a-z0-9_]*(\[[^\]]+\])?(@(κ=)?[0-9.e+-]+)?")
+    board = json.loads((Path(__file__).resolve().parent.parent / "figures" / "scoreboard.json").read_text())
+    odd = [k for e in board.values() for k in e["numbers"] if not grammar.fullmatch(k)]
+    assert board and not odd, odd[:5]
+    assert reports.key("gain", "kd", 0.02) == "gain[kd]@0.02" and reports.key("acc", "DKD", "κ=0.4") == "acc[DKD]@κ=0.4"
