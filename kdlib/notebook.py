@@ -432,6 +432,8 @@ def check(**params) -> None:
     """Check each notebook parameter by its name's rule (`PARAMETERS`, `REQUIRED`), before anything is written: a bad
     value stops with a message naming the parameter, the value and what is allowed."""
     for name, value in params.items():
+        if name not in PARAMETERS:
+            raise KeyError(f"check({name}=...): no rule for {name!r}; known: {', '.join(sorted(PARAMETERS))}")
         kind, rule = PARAMETERS[name]
         if kind == "list":
             check_list(name, value, **rule)
