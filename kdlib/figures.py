@@ -61,14 +61,14 @@ def temperature(S, df, rows: dict, taus, pair: dict):
 
 
 def lam(S, df, rows):
-    return plots.lam_figure(df, reports.factor_gains(S, "C5-lambda", df, rows), rows, S.fractions,
+    return plots.lam_figure(df, reports.factor_gains(df, rows), rows, S.fractions,
                             f"C5 · λ on {S.dataset}: {S.kd.student} from {S.kd.teacher}, τ = {S.kd.tau:g}, "
                             f"{S.seeds_text(df)}, profile {S.profile}")
 
 
 def objective(S, df, objectives):
     return plots.rows_figure(df, analysis.summarize(df, by=("row", "fraction")),
-                             reports.factor_gains(S, "C5-objective", df, objectives), objectives, S.fractions,
+                             reports.factor_gains(df, objectives), objectives, S.fractions,
                              f"C5 · objective on {S.dataset}: {S.kd.student} from {S.kd.teacher}, λ = 1, "
                              f"{S.seeds_text(df)}, profile {S.profile}")
 
@@ -77,7 +77,7 @@ def scale(S, df, sizes, pairs: dict, fractions):
     """C5-scale: `pairs`: KD row -> the labels row of its student's architecture."""
     teacher_acc = S.teachers(df[df["row"].isin(pairs)]).set_index("teacher")["mean"]
     return plots.scale_figure(df, analysis.summarize(df, by=("row", "fraction")),
-                              reports.factor_gains(S, "C5-scale", df, pairs=pairs), sizes, pairs, teacher_acc,
+                              reports.factor_gains(df, pairs=pairs), sizes, pairs, teacher_acc,
                               sorted(float(f) for f in fractions),
                               f"C5 · scale on {S.dataset}: solid = self-distillation, dotted = from the largest teacher, "
                               f"dashed = labels; {S.seeds_text(df)}, profile {S.profile}")
@@ -87,7 +87,7 @@ def samples(S, df, rows):
     n_teacher, acc_teacher = reports.samples_teachers(df, rows)
     m_of = df.groupby("fraction")["n_train"].mean()  # student samples at each share of the pool
     return plots.samples_figure(df, analysis.summarize(df, by=("row", "fraction")),
-                                reports.factor_gains(S, "C5-samples", df, rows), rows, m_of, n_teacher, acc_teacher,
+                                reports.factor_gains(df, rows), rows, m_of, n_teacher, acc_teacher,
                                 f"C5 · relative number of samples on {S.dataset}: {S.kd.student} from "
                                 f"{S.kd.teacher}, τ = {S.kd.tau:g}, {S.seeds_text(df)}, profile {S.profile}")
 

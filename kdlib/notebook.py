@@ -208,20 +208,17 @@ class Setting:
     def signal_config(self, variant: str, fraction: float, seed: int, tau: float, eps: dict | None = None):
         """One run of C2's or C3's: labels, label smoothing (ε chosen per α, `eps`), KD, or KD on a control signal of
         kdlib.signals at τ (the class-agnostic smoothed teacher takes the α's ε too)."""
-        eps_of = (eps or {}).get(fraction)
+        eps_of = (eps or {}).get(fraction)  # eps=None is the config's default (the same run)
         if variant in ("labels", "ls"):
-            return (self.config(variant, fraction, seed, eps=eps_of if variant == "ls" else None) if eps is not None
-                    else self.config(variant, fraction, seed))
+            return self.config(variant, fraction, seed, eps=eps_of if variant == "ls" else None)
         signal = "teacher" if variant == "kd" else variant
-        if eps is None:
-            return self.config("kd", fraction, seed, tau=tau, signal=signal)
         return self.config("kd", fraction, seed, signal=signal, tau=tau,
                            eps=eps_of if signal == "smoothed_onehot" else None)
 
     @staticmethod
     def temperature_rows(taus=AUTHORS_TAUS, logit_matching: bool = True, asymmetric_tau=None) -> dict:
         """C4's rows: name -> KD knobs, one per τ of the grid, logit matching ("logit MSE") and a teacher-only τ."""
-        rows = {f"τ={t:g}": dict(objective="forward_kl", tau=float(t)) for t in taus}
+        rows = Setting.tau_candidates(taus, logit_matching=False)
         if logit_matching:
             rows["logit MSE"] = dict(objective="logit_mse")
         if asymmetric_tau is not None:

@@ -312,7 +312,7 @@ def temperature(S, row, df, rows: dict, taus, pair: dict):
     return numbers, summary_text, text
 
 
-def factor_gains(S, row, df, rows=None, pairs=None) -> dict:
+def factor_gains(df, rows=None, pairs=None) -> dict:
     """A C5 factor's relative gains per setting: each row against labels, or (C5-scale, `pairs`: row -> its labels
     row) each KD student against labels of its own architecture."""
     if pairs is not None:
@@ -322,7 +322,7 @@ def factor_gains(S, row, df, rows=None, pairs=None) -> dict:
 
 def factor(S, row, df, rows=None, pairs=None, at="α"):
     """A C5 factor: the gains per setting and α, and the sentence (`at`: what the x axis is)."""
-    gain = factor_gains(S, row, df, rows, pairs)
+    gain = factor_gains(df, rows, pairs)
     j = S.judgements[row]
     numbers = {key("gain", r, f): round(float(x), 4) for r in gain
                for f, x in gain[r].set_index("fraction")["gain_mean"].items()}
